@@ -1,0 +1,42 @@
+"""Small network blocks that models take as arguments, so a chapter can swap them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from torch import nn
+
+
+def mlp(
+    sizes: Sequence[int],
+    activation: Callable[[], nn.Module] = nn.ReLU,
+    out_activation: Callable[[], nn.Module] | None = None,
+) -> nn.Sequential:
+    """A multilayer perceptron: Linear layers with an activation between them.
+
+    ``mlp([784, 256, 2])`` is ``Linear(784, 256), ReLU, Linear(256, 2)``: there is no
+    activation after the last layer unless ``out_activation`` is given. The input is
+    ``(B, sizes[0])`` and the output ``(B, sizes[-1])``; flatten images first
+    (``nn.Flatten()``). Used from chapter 1 on.
+
+    Args:
+        sizes: layer widths, input first; at least two positive integers.
+        activation: a module class (or factory) put between layers, e.g. ``nn.ReLU``.
+        out_activation: an optional module class for the output, e.g. ``nn.Sigmoid``.
+
+    Raises:
+        ValueError: if ``sizes`` has fewer than two entries or a non-positive one.
+    """
+    sizes = list(sizes)
+    if len(sizes) < 2:
+        raise ValueError(f"mlp needs at least two sizes (input and output), got {sizes}")
+    if any(isinstance(s, bool) or not isinstance(s, int) or s <= 0 for s in sizes):
+        raise ValueError(f"mlp sizes must be positive integers, got {sizes}")
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers.append(activation())
+    if out_activation is not None:
+        layers.append(out_activation())
+    return nn.Sequential(*layers)

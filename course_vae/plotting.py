@@ -1,0 +1,74 @@
+"""Figures shared by the chapters. Every helper takes an optional ``ax`` and returns it,
+and none of them changes global matplotlib settings."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import torch
+from matplotlib.axes import Axes
+from torchvision.utils import make_grid
+
+
+def show_grid(
+    images: torch.Tensor,
+    nrow: int = 8,
+    ax: Axes | None = None,
+    title: str | None = None,
+    normalize: bool = False,
+    padding: int = 2,
+) -> Axes:
+    """Show a batch of images as one grid (built with ``torchvision.utils.make_grid``).
+
+    Used for reconstructions, samples and learned features from chapter 1 on.
+
+    Args:
+        images: ``(B, C, H, W)`` or ``(B, H, W)`` with C = 1 (grey) or 3 (RGB), values in
+            [0, 1] unless ``normalize``; tensors on any device, with or without grad.
+        nrow: images per row of the grid.
+        ax: axes to draw on; a new figure sized to the grid if None.
+        title: an optional axes title.
+        normalize: rescale each image to [0, 1] by its own min and max (for features
+            such as decoder weights, whose values are not intensities).
+        padding: pixels between images.
+
+    Returns:
+        The axes drawn on.
+
+    Raises:
+        ValueError: for a shape other than the two above, or values outside [0, 1]
+            when ``normalize`` is false (logits passed where probabilities belong).
+    """
+    images = torch.as_tensor(images).detach().cpu().float()
+    if images.dim() == 3:
+        images = images.unsqueeze(1)
+    if images.dim() != 4 or images.shape[1] not in (1, 3) or len(images) == 0:
+        raise ValueError(
+            f"show_grid needs images of shape (B, C, H, W) or (B, H, W) with C in (1, 3) and "
+            f"B >= 1, got {tuple(images.shape)}; flat vectors need a reshape, e.g. "
+            f"x.view(-1, 1, 28, 28)"
+        )
+    if isinstance(nrow, bool) or not isinstance(nrow, int) or nrow < 1:
+        raise ValueError(f"nrow must be a positive integer, got {nrow!r}")
+    if not normalize:
+        lo, hi = images.min().item(), images.max().item()
+        if lo < -1e-6 or hi > 1 + 1e-6:
+            raise ValueError(
+                f"show_grid expects intensities in [0, 1], got values in [{lo:.3g}, {hi:.3g}]; "
+                f"pass torch.sigmoid(logits) for a Bernoulli decoder, or normalize=True"
+            )
+    grid = make_grid(images, nrow=nrow, padding=padding, normalize=normalize, scale_each=normalize, pad_value=1.0)
+    if ax is None:
+        cols = min(nrow, len(images))
+        rows = math.ceil(len(images) / nrow)
+        scale = 0.6 * images.shape[-1] / 28
+        _, ax = plt.subplots(figsize=(max(cols * scale, 1.5), max(rows * scale, 1.0) + (0.3 if title else 0)))
+    if images.shape[1] == 1:
+        ax.imshow(grid[0].clamp(0, 1).numpy(), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    else:
+        ax.imshow(grid.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax

@@ -1,0 +1,262 @@
+"""Minibatch training: ``train_epoch``, ``evaluate`` and ``fit``.
+
+A loss function has the signature ``loss_fn(model, batch) -> dict`` and returns named
+scalar tensors averaged over the batch, one of them called ``"loss"`` (the quantity to
+minimize, e.g. the negative ELBO); the others (``"recon"``, ``"kl"``, ...) are tracked
+so their curves can be shown apart. Data stay in memory as tensors. Taught in chapter 3
+(the AEVB algorithm) and used by every chapter that trains.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from typing import Union
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .history import History
+from .seeding import seed_everything
+
+Batch = Union[torch.Tensor, tuple[torch.Tensor, ...]]
+LossFn = Callable[[nn.Module, Batch], dict[str, torch.Tensor]]
+
+
+class TrainingDiverged(FloatingPointError):
+    """Raised when a loss becomes NaN or infinite; the message says where."""
+
+
+def _as_batchable(data: Batch, name: str) -> Batch:
+    """Validate ``data``: a tensor, or a tuple of tensors with the same first dimension."""
+    if isinstance(data, torch.Tensor):
+        if data.dim() == 0 or len(data) == 0:
+            raise ValueError(f"{name} must hold at least one example, got a tensor of shape {tuple(data.shape)}")
+        return data
+    if isinstance(data, (tuple, list)) and data and all(isinstance(t, torch.Tensor) for t in data):
+        lengths = {len(t) if t.dim() else -1 for t in data}
+        if len(lengths) != 1 or -1 in lengths or 0 in lengths:
+            shapes = [tuple(t.shape) for t in data]
+            raise ValueError(f"{name} tensors must share a non-empty first (batch) dimension, got shapes {shapes}")
+        return tuple(data)
+    raise ValueError(f"{name} must be a tensor or a tuple of tensors (e.g. (images, labels)), got {type(data).__name__}")
+
+
+def _num_examples(data: Batch) -> int:
+    return len(data) if isinstance(data, torch.Tensor) else len(data[0])
+
+
+def iterate_minibatches(
+    data: Batch, batch_size: int, generator: torch.Generator | None = None
+) -> Iterator[Batch]:
+    """Yield minibatches of ``data`` (a tensor or a tuple of tensors).
+
+    With a ``generator`` the examples are shuffled (one permutation per call), else they
+    come in order. The last batch may be smaller.
+    """
+    n = _num_examples(data)
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size]
+        yield data[idx] if isinstance(data, torch.Tensor) else tuple(t[idx] for t in data)
+
+
+def _scalar_terms(terms: object, where: str) -> dict[str, torch.Tensor]:
+    """Check that a loss function returned a dict of scalars with a "loss" key."""
+    if not isinstance(terms, dict) or "loss" not in terms:
+        got = sorted(terms) if isinstance(terms, dict) else type(terms).__name__
+        raise ValueError(
+            f"loss_fn must return a dict of named scalars with a 'loss' key, e.g. "
+            f"{{'loss': loss, 'recon': recon, 'kl': kl}}; {where} it returned {got}"
+        )
+    for name, value in terms.items():
+        if isinstance(value, torch.Tensor) and value.numel() != 1:
+            raise ValueError(
+                f"loss_fn term {name!r} must be a scalar (averaged over the batch), "
+                f"got shape {tuple(value.shape)} {where}"
+            )
+    return terms
+
+
+def _to_floats(terms: dict[str, torch.Tensor | float]) -> dict[str, float]:
+    return {name: v.detach().item() if isinstance(v, torch.Tensor) else float(v) for name, v in terms.items()}
+
+
+def _format_terms(terms: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:.4g}" for k, v in terms.items())
+
+
+class _Averager:
+    """Batch-size-weighted running averages of named terms."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.count = 0
+
+    def add(self, terms: dict[str, float], n: int) -> None:
+        for name, value in terms.items():
+            self.sums[name] = self.sums.get(name, 0.0) + value * n
+        self.count += n
+
+    def averages(self) -> dict[str, float]:
+        return {name: total / self.count for name, total in self.sums.items()}
+
+
+class DivergenceGuard:
+    """Remembers the last finite training loss and stops training when the loss is not finite."""
+
+    def __init__(self) -> None:
+        self.last_finite: tuple[float, int, int] | None = None  # (loss, epoch, step)
+
+    def check(self, values: dict[str, float], epoch: int, step: int, n_steps: int) -> None:
+        """Record ``values["loss"]`` if finite, else raise :class:`TrainingDiverged`."""
+        loss = values["loss"]
+        if math.isfinite(loss):
+            self.last_finite = (loss, epoch, step)
+            return
+        if self.last_finite is None:
+            before = "no earlier step had a finite loss"
+        else:
+            value, e, s = self.last_finite
+            before = f"the last finite loss was {value:.6g} at epoch {e}, step {s}"
+        raise TrainingDiverged(
+            f"training loss became {loss} at epoch {epoch}, step {step} of {n_steps}; {before}. "
+            f"Terms at that step: {_format_terms(values)}. Look for log(0), exp() overflow or "
+            f"a learning rate that is too high."
+        )
+
+
+def train_epoch(
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Batch,
+    optimizer: torch.optim.Optimizer,
+    batch_size: int,
+    generator: torch.Generator,
+    epoch: int = 1,
+    progress: tqdm | None = None,
+    guard: DivergenceGuard | None = None,
+) -> dict[str, float]:
+    """One pass over shuffled ``data``: a gradient step on ``terms["loss"]`` per batch.
+
+    Returns the batch-size-weighted average of every term. Raises
+    :class:`TrainingDiverged` before the step if the loss is NaN or infinite.
+    """
+    guard = DivergenceGuard() if guard is None else guard
+    model.train()
+    avg = _Averager()
+    n_steps = math.ceil(_num_examples(data) / batch_size)
+    for step, batch in enumerate(iterate_minibatches(data, batch_size, generator), start=1):
+        terms = _scalar_terms(loss_fn(model, batch), f"at epoch {epoch}, step {step}")
+        values = _to_floats(terms)
+        guard.check(values, epoch, step, n_steps)
+        optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        optimizer.step()
+        avg.add(values, _num_examples(batch))
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix(epoch=epoch, loss=f"{values['loss']:.4g}", refresh=False)
+    return avg.averages()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loss_fn: LossFn, data: Batch, batch_size: int = 128) -> dict[str, float]:
+    """Average every term of ``loss_fn`` over ``data`` in eval mode, without gradients.
+
+    ``fit`` evaluates with its training ``batch_size``, so that terms that depend on batch
+    statistics (such as a sparsity penalty) mean the same thing on both splits.
+
+    Raises :class:`TrainingDiverged` if the loss is NaN or infinite on some batch.
+    """
+    was_training = model.training
+    model.eval()
+    avg = _Averager()
+    try:
+        for i, batch in enumerate(iterate_minibatches(_as_batchable(data, "data"), batch_size), start=1):
+            values = _to_floats(_scalar_terms(loss_fn(model, batch), f"on evaluation batch {i}"))
+            if not math.isfinite(values["loss"]):
+                raise TrainingDiverged(
+                    f"evaluation loss is {values['loss']} on batch {i} (examples "
+                    f"{(i - 1) * batch_size} onwards); terms: {_format_terms(values)}"
+                )
+            avg.add(values, _num_examples(batch))
+    finally:
+        model.train(was_training)
+    return avg.averages()
+
+
+def _check_positive_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _check_positive_number(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+
+
+def fit(
+    model: nn.Module,
+    loss_fn: LossFn,
+    train_data: Batch,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    val_data: Batch | None = None,
+    progress: bool = True,
+) -> History:
+    """Train ``model`` with Adam on minibatches of ``train_data``.
+
+    Seeds everything with ``seed`` first (:func:`course_vae.seed_everything`), so the
+    shuffling and any sampling inside ``loss_fn`` repeat exactly. Shows a progress bar
+    with the live loss. Taught in chapter 3 (the AEVB algorithm), used from chapter 1 on.
+
+    Args:
+        model: the module to train (its parameters are optimized in place).
+        loss_fn: ``loss_fn(model, batch) -> {"loss": scalar, ...}``.
+        train_data: a tensor ``(N, ...)`` or a tuple of tensors ``((N, ...), (N, ...))``;
+            batches have the same structure.
+        epochs, batch_size: positive integers.
+        lr: Adam's learning rate.
+        seed: the random seed.
+        val_data: optional data of the same structure, evaluated after each epoch.
+        progress: show a ``tqdm`` progress bar.
+
+    Returns:
+        A :class:`History` of per-epoch averages of every term, train and validation.
+
+    Raises:
+        ValueError: for bad arguments or a loss function that does not return a dict of
+            scalars with a ``"loss"`` key.
+        TrainingDiverged: if the loss becomes NaN or infinite; the message names the
+            epoch, the step and the last finite value.
+    """
+    _check_positive_int("epochs", epochs)
+    _check_positive_int("batch_size", batch_size)
+    _check_positive_number("lr", lr)
+    train_data = _as_batchable(train_data, "train_data")
+    if val_data is not None:
+        val_data = _as_batchable(val_data, "val_data")
+    generator = seed_everything(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    history = History()
+    guard = DivergenceGuard()
+    steps_per_epoch = math.ceil(_num_examples(train_data) / batch_size)
+    start = time.perf_counter()
+    with tqdm(total=epochs * steps_per_epoch, desc="training", unit="step", disable=not progress) as bar:
+        for epoch in range(1, epochs + 1):
+            history.append(
+                "train", train_epoch(model, loss_fn, train_data, optimizer, batch_size, generator, epoch, bar, guard)
+            )
+            summary = {"epoch": epoch, "train loss": f"{history.train['loss'][-1]:.4g}"}
+            if val_data is not None:
+                history.append("val", evaluate(model, loss_fn, val_data, batch_size))
+                summary["val loss"] = f"{history.val['loss'][-1]:.4g}"
+            history.seconds.append(time.perf_counter() - start)
+            bar.set_postfix(summary)
+    return history

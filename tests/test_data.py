@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import struct
+
+import pytest
+import torch
+
+from course_vae import binarize, load_mnist
+
+
+@pytest.mark.parametrize("split, n, per_class", [("train", 4000, 400), ("test", 1000, 100)])
+def test_bundled_mnist_shapes_types_and_balance(split, n, per_class):
+    images, labels = load_mnist(split)
+    assert images.shape == (n, 1, 28, 28) and images.dtype == torch.float32
+    assert labels.shape == (n,) and labels.dtype == torch.int64
+    assert images.min() >= 0 and images.max() <= 1
+    assert images.max() == 1  # intensities were scaled from 0..255, not left as they were
+    assert labels.bincount(minlength=10).tolist() == [per_class] * 10
+
+
+def test_bundled_split_is_disjoint_and_interleaved():
+    train, train_labels = load_mnist("train")
+    test, _ = load_mnist("test")
+    train_rows = {bytes(row) for row in (train.flatten(1) * 255).round().to(torch.uint8).numpy()}
+    test_rows = {bytes(row) for row in (test.flatten(1) * 255).round().to(torch.uint8).numpy()}
+    assert len(train_rows) == 4000 and len(test_rows) == 1000
+    assert not train_rows & test_rows
+    assert train_labels[:20].tolist() == list(range(10)) * 2
+
+
+def test_bundled_mnist_is_deterministic_and_returns_copies():
+    a, la = load_mnist("train")
+    a[:] = 0  # mutating a result must not leak into the next call
+    la[:] = 0
+    b, lb = load_mnist("train")
+    c, lc = load_mnist("train")
+    assert b.max() == 1 and torch.equal(b, c) and torch.equal(lb, lc)
+    assert lb.bincount().tolist() == [400] * 10
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [({"split": "validation"}, ["split", "'train'", "'test'", "'validation'"]),
+     ({"source": "kaggle"}, ["source", "'bundled'", "'torchvision'", "'kaggle'"])],
+)
+def test_unknown_split_or_source_names_the_allowed_values(kwargs, words):
+    with pytest.raises(ValueError) as err:
+        load_mnist(**kwargs)
+    for word in words:
+        assert word in str(err.value)
+
+
+def _write_idx(root, prefix, images, labels):
+    """Write images (N, 28, 28) uint8 and labels (N,) in MNIST's IDX format."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    n = len(labels)
+    (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, n, 28, 28) + images.numpy().tobytes())
+    (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + labels.numpy().tobytes())
+
+
+def test_torchvision_source_reads_idx_files_offline(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    train_images = torch.randint(0, 256, (6, 28, 28), generator=g, dtype=torch.uint8)
+    train_labels = torch.tensor([3, 1, 4, 1, 5, 9], dtype=torch.uint8)
+    test_images = torch.randint(0, 256, (2, 28, 28), generator=g, dtype=torch.uint8)
+    test_labels = torch.tensor([2, 7], dtype=torch.uint8)
+    _write_idx(tmp_path, "train", train_images, train_labels)
+    _write_idx(tmp_path, "t10k", test_images, test_labels)
+
+    images, labels = load_mnist("train", source="torchvision", root=tmp_path)
+    assert images.shape == (6, 1, 28, 28) and images.dtype == torch.float32
+    assert labels.dtype == torch.int64 and labels.tolist() == [3, 1, 4, 1, 5, 9]
+    torch.testing.assert_close(images, train_images.unsqueeze(1).float() / 255)
+
+    images, labels = load_mnist("test", source="torchvision", root=str(tmp_path))
+    assert images.shape == (2, 1, 28, 28) and labels.tolist() == [2, 7]
+
+
+def test_torchvision_source_without_files_says_how_to_get_them(tmp_path):
+    with pytest.raises(FileNotFoundError, match="download=True"):
+        load_mnist("train", source="torchvision", root=tmp_path)
+
+
+def test_binarize_is_seeded_binary_and_unbiased():
+    probs = torch.full((200, 1, 28, 28), 0.3)
+    a = binarize(probs, torch.Generator().manual_seed(1))
+    b = binarize(probs, 1)
+    c = binarize(probs, 2)
+    assert a.shape == probs.shape and a.dtype == probs.dtype
+    assert set(a.unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    # 156,800 Bernoulli(0.3) draws: the mean is within 5 standard errors of 0.3
+    assert abs(a.mean().item() - 0.3) < 5 * (0.3 * 0.7 / a.numel()) ** 0.5
+    edges = binarize(torch.tensor([0.0, 1.0]), 0)
+    assert edges.tolist() == [0.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    "images, match",
+    [(torch.full((2, 3), 2.0), r"\[0, 1\]"), (torch.full((2, 3), -0.5), r"\[0, 1\]"),
+     (torch.zeros(2, 3, dtype=torch.uint8), "floating-point")],
+)
+def test_binarize_rejects_values_that_are_not_probabilities(images, match):
+    with pytest.raises(ValueError, match=match):
+        binarize(images, 0)
+
+
+def test_binarize_rejects_a_missing_generator():
+    with pytest.raises(ValueError, match="generator"):
+        binarize(torch.rand(2, 3), None)
