@@ -1,0 +1,62 @@
+"""Exercise checkers, one module per chapter.
+
+In a notebook::
+
+    from course_vae.checks import warmup as check
+    check.squared_error(squared_error)
+
+From a shell, to check every exercise of a notebook you have been working on::
+
+    python -m course_vae.checks exercises/00_warmup.ipynb
+
+The checks module of a notebook ``NN_topic.ipynb`` is ``course_vae.checks.topic``; it
+maps the name of each function the student writes to its checker in ``EXERCISES``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+from .core import CheckFailed
+from .notebook import definitions
+
+__all__ = ["CheckFailed", "definitions", "module_for", "run_notebook"]
+
+
+def module_for(notebook: str | Path) -> ModuleType:
+    """The checks module of a chapter notebook, e.g. ``01_autoencoders.ipynb`` -> ``autoencoders``."""
+    stem = Path(notebook).stem
+    number, _, topic = stem.partition("_")
+    if not (number.isdigit() and topic):
+        raise ValueError(f"chapter notebooks are named NN_topic.ipynb, got {Path(notebook).name!r}")
+    try:
+        return importlib.import_module(f"{__name__}.{topic}")
+    except ModuleNotFoundError as err:
+        raise ValueError(f"there are no checks for {Path(notebook).name!r} (no module {__name__}.{topic})") from err
+
+
+def run_notebook(notebook: str | Path) -> dict[str, str | None]:
+    """Check every exercise function a notebook defines.
+
+    Returns a map from function name to ``None`` (passed) or the failure message.
+    """
+    module = module_for(notebook)
+    namespace = definitions(notebook)
+    results: dict[str, str | None] = {}
+    exercises: dict[str, Callable] = module.EXERCISES
+    for name, checker in exercises.items():
+        if name not in namespace:
+            results[name] = (
+                f"{name}: no cell of the notebook defines this function (cells that also run "
+                f"code besides imports and definitions are skipped)"
+            )
+            continue
+        try:
+            checker(namespace[name])
+            results[name] = None
+        except CheckFailed as failure:
+            results[name] = str(failure)
+    return results

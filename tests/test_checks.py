@@ -1,0 +1,55 @@
+"""Every checker accepts its solution notebook's code and rejects its exercise stub,
+and every checker has a catalogue of known-wrong implementations in
+``tests/test_checks_<topic>.py`` (at least three per exercise)."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from course_vae.checks import __main__ as checks_cli
+from course_vae.checks import definitions, module_for, run_notebook
+
+from .checker_harness import assert_rejects
+from .conftest import ROOT
+
+SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
+CASES = [(path, name) for path in SOLUTIONS for name in module_for(path).EXERCISES]
+
+
+def test_there_is_at_least_one_exercise():
+    assert CASES
+
+
+@pytest.mark.parametrize("path, name", CASES, ids=[f"{p.stem}:{n}" for p, n in CASES])
+def test_checker_accepts_the_solution_and_rejects_the_stub(path, name, capsys):
+    checker = module_for(path).EXERCISES[name]
+    checker(definitions(path)[name])
+    assert capsys.readouterr().out.startswith(f"✓ {name}")
+    stub = definitions(ROOT / "exercises" / path.name)[name]
+    assert_rejects(checker, stub, ["not implemented yet"])
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
+def test_every_exercise_has_a_catalogue_of_mistakes(path):
+    topic = module_for(path).__name__.rsplit(".", 1)[1]
+    catalogue = importlib.import_module(f"tests.test_checks_{topic}").MISTAKES
+    for name in module_for(path).EXERCISES:
+        assert len(catalogue.get(name, [])) >= 3, f"{name} needs at least three known mistakes"
+
+
+def test_cli_passes_solutions_and_fails_exercises(capsys):
+    solution, exercise = str(ROOT / "solutions" / "00_warmup.ipynb"), str(ROOT / "exercises" / "00_warmup.ipynb")
+    assert checks_cli.main([solution]) == 0
+    assert "all exercises pass" in capsys.readouterr().out
+    assert checks_cli.main([exercise]) == 1
+    assert "not implemented yet" in capsys.readouterr().out
+    assert run_notebook(solution) == {"squared_error": None}
+
+
+def test_module_for_rejects_names_without_checks():
+    with pytest.raises(ValueError, match="NN_topic"):
+        module_for("warmup.ipynb")
+    with pytest.raises(ValueError, match="no checks"):
+        module_for("99_nothing.ipynb")
