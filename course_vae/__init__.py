@@ -4,22 +4,35 @@ The chapters in ``book/`` import from here; each public function says in its doc
 which chapter teaches it.
 """
 
-from .data import binarize, load_mnist
+from .autoencoder import AEOutput, Autoencoder
+from .data import binarize, load_mnist, toy_2d
 from .history import History
-from .nets import mlp
-from .plotting import show_grid
+from .losses import squared_error
+from .nets import image_decoder, image_encoder, mlp
+from .plotting import latent_grid, scatter_codes, show_grid
+from .regularizers import contractive_penalty, sparsity_kl
 from .seeding import seed_everything
 from .training import TrainingDiverged, evaluate, fit, train_epoch
 
 __all__ = [
+    "AEOutput",
+    "Autoencoder",
     "History",
     "TrainingDiverged",
     "binarize",
+    "contractive_penalty",
     "evaluate",
     "fit",
+    "image_decoder",
+    "image_encoder",
+    "latent_grid",
     "load_mnist",
     "mlp",
+    "scatter_codes",
     "seed_everything",
     "show_grid",
+    "sparsity_kl",
+    "squared_error",
+    "toy_2d",
     "train_epoch",
 ]

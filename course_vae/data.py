@@ -8,18 +8,20 @@ MNIST comes from one of two sources:
 * ``"torchvision"``: the full 60,000 / 10,000 MNIST through
   ``torchvision.datasets.MNIST``, for students who want it. It downloads only when asked.
 
-Generated datasets (2-D toys, dSprites-like shapes) join this module as chapters need them.
+Generated datasets: 2-D toys (``toy_2d``) from chapter 1 on; more join as chapters need them.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import os
 from pathlib import Path
 
 import torch
 
 SPLITS = ("train", "test")
+TOY_2D_KINDS = ("circle", "moons")
 MNIST_SOURCES = ("bundled", "torchvision")
 BUNDLED_TRAIN_PER_CLASS = 400
 BUNDLED_TEST_PER_CLASS = 100
@@ -145,3 +147,38 @@ def binarize(images: torch.Tensor, generator: torch.Generator | int) -> torch.Te
     if not isinstance(generator, torch.Generator):
         raise ValueError(f"generator must be a torch.Generator or an int seed, got {type(generator).__name__}")
     return torch.bernoulli(images, generator=generator)
+
+
+def toy_2d(kind: str, n: int, noise: float = 0.05, seed: int = 0) -> torch.Tensor:
+    """Points near a 1-D curve in the plane, for pictures of what a model learns.
+
+    ``"circle"``: the unit circle; ``"moons"``: scikit-learn's two interleaving half
+    circles. Gaussian noise of standard deviation ``noise`` is added to each coordinate.
+    Used in chapter 1 (the denoising autoencoder's vector field).
+
+    Args:
+        kind: ``"circle"`` or ``"moons"``.
+        n: the number of points.
+        noise: the standard deviation of the added noise (0 for points on the curve).
+        seed: the random seed.
+
+    Returns:
+        float32 tensor of shape ``(n, 2)``.
+
+    Raises:
+        ValueError: for an unknown ``kind``, ``n < 1`` or ``noise < 0``.
+    """
+    _check_choice("kind", kind, TOY_2D_KINDS)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if not noise >= 0:
+        raise ValueError(f"noise must be a non-negative standard deviation, got {noise!r}")
+    g = torch.Generator().manual_seed(seed)
+    if kind == "circle":
+        angle = 2 * math.pi * torch.rand(n, generator=g)
+        points = torch.stack([angle.cos(), angle.sin()], dim=1)
+        return points + noise * torch.randn(n, 2, generator=g)
+    from sklearn.datasets import make_moons
+
+    points, _ = make_moons(n_samples=n, noise=noise, random_state=seed)
+    return torch.as_tensor(points, dtype=torch.float32)

@@ -40,3 +40,33 @@ def mlp(
     if out_activation is not None:
         layers.append(out_activation())
     return nn.Sequential(*layers)
+
+
+def image_encoder(sizes: Sequence[int], activation: Callable[[], nn.Module] = nn.ReLU) -> nn.Sequential:
+    """An MLP that reads images: ``(B, C, H, W) -> (B, sizes[-1])``.
+
+    ``sizes[0]`` must be ``C * H * W`` (784 for MNIST). Used from chapter 1 on.
+    """
+    return nn.Sequential(nn.Flatten(), mlp(sizes, activation))
+
+
+def image_decoder(
+    sizes: Sequence[int],
+    image_shape: Sequence[int] = (1, 28, 28),
+    activation: Callable[[], nn.Module] = nn.ReLU,
+    out_activation: Callable[[], nn.Module] | None = None,
+) -> nn.Sequential:
+    """An MLP that writes images: ``(B, sizes[0]) -> (B, *image_shape)``.
+
+    ``sizes[-1]`` must equal the number of pixels of ``image_shape``. Used from chapter 1 on.
+
+    Raises:
+        ValueError: if ``sizes[-1]`` does not match ``image_shape``.
+    """
+    sizes, image_shape = list(sizes), tuple(image_shape)
+    n_pixels = 1
+    for dim in image_shape:
+        n_pixels *= dim
+    if sizes and sizes[-1] != n_pixels:
+        raise ValueError(f"image_decoder: the last size {sizes[-1]} must equal the {n_pixels} values of an image of shape {image_shape}")
+    return nn.Sequential(mlp(sizes, activation, out_activation), nn.Unflatten(1, image_shape))

@@ -72,3 +72,68 @@ def show_grid(
     if title:
         ax.set_title(title)
     return ax
+
+
+def scatter_codes(
+    z: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+    s: float = 4.0,
+) -> Axes:
+    """Scatter 2-D codes, coloured by class label with a legend.
+
+    Used for the latent spaces of chapter 1 (autoencoder) and chapter 4 (VAE).
+
+    Args:
+        z: codes ``(N, 2)``.
+        labels: optional integer labels ``(N,)``; one colour per class.
+        ax: axes to draw on; a new square figure if None.
+        title: an optional title.
+        s: marker size.
+
+    Returns:
+        The axes drawn on.
+
+    Raises:
+        ValueError: if ``z`` is not ``(N, 2)`` or ``labels`` has another length.
+    """
+    z = torch.as_tensor(z).detach().cpu()
+    if z.dim() != 2 or z.shape[1] != 2:
+        raise ValueError(f"scatter_codes needs 2-D codes of shape (N, 2), got {tuple(z.shape)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4.5))
+    if labels is None:
+        ax.scatter(z[:, 0], z[:, 1], s=s, color="C0", alpha=0.6)
+    else:
+        labels = torch.as_tensor(labels).detach().cpu()
+        if labels.shape != (len(z),):
+            raise ValueError(f"labels must have shape ({len(z)},), got {tuple(labels.shape)}")
+        for c in labels.unique().tolist():
+            keep = labels == c
+            ax.scatter(z[keep, 0], z[keep, 1], s=s, color=plt.cm.tab10(int(c) % 10), alpha=0.6, label=str(c))
+        ax.legend(title="class", markerscale=3, fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def latent_grid(xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+    """The points of a 2-D grid, ordered so that ``show_grid`` draws them like a plot.
+
+    Rows go from the largest ``y`` (top) to the smallest, columns from the smallest ``x``
+    (left) to the largest, so ``show_grid(decoder(latent_grid(xs, ys)), nrow=len(xs))``
+    puts each decoded image where its code lies in a scatter plot. Chapters 1 and 4.
+
+    Args:
+        xs: ``(n_x,)`` values of ``z_1``; ys: ``(n_y,)`` values of ``z_2``.
+
+    Returns:
+        ``(n_y * n_x, 2)`` codes.
+    """
+    xs = torch.as_tensor(xs, dtype=torch.float32).flatten()
+    ys = torch.as_tensor(ys, dtype=torch.float32).flatten()
+    grid_y, grid_x = torch.meshgrid(ys.flip(0), xs, indexing="ij")
+    return torch.stack([grid_x.flatten(), grid_y.flatten()], dim=1)

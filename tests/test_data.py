@@ -109,3 +109,22 @@ def test_binarize_rejects_values_that_are_not_probabilities(images, match):
 def test_binarize_rejects_a_missing_generator():
     with pytest.raises(ValueError, match="generator"):
         binarize(torch.rand(2, 3), None)
+
+
+def test_toy_2d_circle_and_moons():
+    from course_vae import toy_2d
+
+    circle = toy_2d("circle", 500, noise=0.0, seed=3)
+    assert circle.shape == (500, 2) and circle.dtype == torch.float32
+    torch.testing.assert_close(circle.norm(dim=1), torch.ones(500))
+    noisy = toy_2d("circle", 500, noise=0.1, seed=3)
+    assert 0.05 < (noisy.norm(dim=1) - 1).abs().mean() < 0.15
+    assert torch.equal(noisy, toy_2d("circle", 500, noise=0.1, seed=3))
+    moons = toy_2d("moons", 300, seed=1)
+    assert moons.shape == (300, 2) and torch.equal(moons, toy_2d("moons", 300, seed=1))
+    with pytest.raises(ValueError, match="'circle', 'moons'"):
+        toy_2d("spiral", 10)
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        toy_2d("circle", 0)
+    with pytest.raises(ValueError, match="noise"):
+        toy_2d("circle", 10, noise=-1.0)

@@ -46,3 +46,27 @@ def test_show_grid_normalizes_features_on_request():
     ax = show_grid(weights, normalize=True)
     grid = ax.images[0].get_array()
     assert grid.min() >= 0 and grid.max() <= 1
+
+
+def test_scatter_codes_colours_each_class_and_labels_axes():
+    from course_vae import scatter_codes
+
+    z = torch.randn(30, 2)
+    labels = torch.arange(30) % 3
+    _, ax = plt.subplots()
+    assert scatter_codes(z, labels, ax=ax, title="codes") is ax
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["0", "1", "2"]
+    assert ax.get_xlabel() == "$z_1$" and ax.get_title() == "codes"
+    assert sum(len(c.get_offsets()) for c in ax.collections) == 30
+    assert scatter_codes(z).get_legend() is None
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        scatter_codes(torch.randn(5, 3))
+    with pytest.raises(ValueError, match="labels must have shape"):
+        scatter_codes(z, labels[:10])
+
+
+def test_latent_grid_runs_top_to_bottom_and_left_to_right():
+    from course_vae import latent_grid
+
+    grid = latent_grid(torch.tensor([0.0, 1.0, 2.0]), torch.tensor([10.0, 20.0]))
+    assert grid.tolist() == [[0, 20], [1, 20], [2, 20], [0, 10], [1, 10], [2, 10]]
