@@ -7,8 +7,11 @@ which chapter teaches it.
 from .autoencoder import AEOutput, Autoencoder
 from .data import binarize, load_mnist, toy_2d
 from .history import History
+from .kl import gaussian_kl, gaussian_kl_full
+from .likelihoods import bernoulli_log_likelihood, gaussian_log_likelihood
+from .linear_gaussian import LinearGaussian
 from .losses import squared_error
-from .nets import image_decoder, image_encoder, mlp
+from .nets import GaussianEncoder, image_decoder, image_encoder, mlp
 from .plotting import latent_grid, scatter_codes, show_grid
 from .regularizers import contractive_penalty, sparsity_kl
 from .seeding import seed_everything
@@ -17,12 +20,18 @@ from .training import TrainingDiverged, evaluate, fit, train_epoch
 __all__ = [
     "AEOutput",
     "Autoencoder",
+    "GaussianEncoder",
     "History",
+    "LinearGaussian",
     "TrainingDiverged",
+    "bernoulli_log_likelihood",
     "binarize",
     "contractive_penalty",
     "evaluate",
     "fit",
+    "gaussian_kl",
+    "gaussian_kl_full",
+    "gaussian_log_likelihood",
     "image_decoder",
     "image_encoder",
     "latent_grid",

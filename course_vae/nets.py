@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import torch
 from torch import nn
 
 
@@ -70,3 +71,31 @@ def image_decoder(
     if sizes and sizes[-1] != n_pixels:
         raise ValueError(f"image_decoder: the last size {sizes[-1]} must equal the {n_pixels} values of an image of shape {image_shape}")
     return nn.Sequential(mlp(sizes, activation, out_activation), nn.Unflatten(1, image_shape))
+
+
+class GaussianEncoder(nn.Module):
+    """An amortized Gaussian encoder: ``x -> (mu, logvar)`` through a shared trunk.
+
+    ``GaussianEncoder([784, 256], latent_dim=2)`` flattens the input, applies
+    ``mlp([784, 256])`` and the activation, then two linear heads give the mean and the
+    log-variance of ``q(z | x) = N(mu, diag(exp(logvar)))``. The log-variance head is
+    unconstrained: any real output is a valid log-variance. Taught in chapter 2, used
+    by the VAE of chapter 4.
+    """
+
+    def __init__(self, sizes: Sequence[int], latent_dim: int, activation: Callable[[], nn.Module] = nn.ReLU) -> None:
+        super().__init__()
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
+            raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
+        sizes = list(sizes)
+        self.trunk = nn.Sequential(nn.Flatten(), mlp(sizes, activation), activation()) if len(sizes) > 1 else nn.Flatten()
+        width = sizes[-1] if sizes else 0
+        if width < 1:
+            raise ValueError(f"GaussianEncoder needs at least the input size, got sizes {sizes}")
+        self.mu = nn.Linear(width, latent_dim)
+        self.logvar = nn.Linear(width, latent_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, ...) -> (mu (B, d), logvar (B, d))``."""
+        h = self.trunk(x)
+        return self.mu(h), self.logvar(h)
