@@ -14,6 +14,7 @@ from .losses import squared_error
 from .nets import GaussianEncoder, image_decoder, image_encoder, mlp
 from .plotting import latent_grid, scatter_codes, show_grid
 from .regularizers import contractive_penalty, sparsity_kl
+from .reparameterization import reparameterize
 from .seeding import seed_everything
 from .training import TrainingDiverged, evaluate, fit, train_epoch
 
@@ -37,6 +38,7 @@ __all__ = [
     "latent_grid",
     "load_mnist",
     "mlp",
+    "reparameterize",
     "scatter_codes",
     "seed_everything",
     "show_grid",
