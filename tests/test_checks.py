@@ -53,3 +53,20 @@ def test_module_for_rejects_names_without_checks():
         module_for("warmup.ipynb")
     with pytest.raises(ValueError, match="no checks"):
         module_for("99_nothing.ipynb")
+
+
+def test_definitions_takes_imports_and_functions_from_mixed_cells(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell('import sys\nif "google.colab" in sys.modules:\n    %pip install nothing'),
+        nbformat.v4.new_code_cell("import math\nprint('running an experiment')\nvalue = 1 / 0"),
+        nbformat.v4.new_code_cell("def area(r):\n    return math.pi * r**2\n\narea(2)"),
+        nbformat.v4.new_code_cell("this is not python"),
+    ]
+    path = tmp_path / "01_demo.ipynb"
+    nbformat.write(nb, path)
+    namespace = definitions(path)
+    assert namespace["area"](1.0) == pytest.approx(3.14159, rel=1e-5)
+    assert "value" not in namespace and "sys" in namespace

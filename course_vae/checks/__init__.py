@@ -50,8 +50,8 @@ def run_notebook(notebook: str | Path) -> dict[str, str | None]:
     for name, checker in exercises.items():
         if name not in namespace:
             results[name] = (
-                f"{name}: no cell of the notebook defines this function (cells that also run "
-                f"code besides imports and definitions are skipped)"
+                f"{name}: the notebook defines no function of this name (check its spelling and that its "
+                f"cell has no syntax error)"
             )
             continue
         try:

@@ -10,26 +10,34 @@ import nbformat
 DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
-def _only_definitions(source: str) -> bool:
+def _python_source(source: str) -> str:
+    """Turn IPython syntax (``%pip``, ``!ls``) into plain Python, when IPython is available."""
     try:
-        tree = ast.parse(source)
-    except SyntaxError:  # IPython magics such as %pip
-        return False
-    body = [node for node in tree.body if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))]
-    return bool(body) and all(isinstance(node, DEFINITIONS) for node in body)
+        from IPython.core.inputtransformer2 import TransformerManager
+    except ImportError:  # pragma: no cover - IPython comes with Jupyter
+        return source
+    return TransformerManager().transform_cell(source)
 
 
 def definitions(path: str | Path) -> dict[str, object]:
-    """Run the code cells of a notebook that hold only imports, functions and classes.
+    """Run the imports, functions and classes of a notebook, and nothing else.
 
-    Returns the resulting namespace, so ``definitions("exercises/00_warmup.ipynb")
-    ["squared_error"]`` is the student's function. Cells that train, plot or check are
-    not run.
+    Every code cell is parsed; its top-level ``import`` statements and its ``def`` and
+    ``class`` blocks are executed in cell order, while other statements (training,
+    plotting, checks) are skipped. So ``definitions("exercises/00_warmup.ipynb")
+    ["squared_error"]`` is the student's function, even if its cell also runs code.
     """
     notebook = nbformat.read(Path(path), as_version=4)
     namespace: dict[str, object] = {"__name__": "__notebook__"}
     for index, cell in enumerate(notebook.cells):
-        if cell.cell_type == "code" and _only_definitions(cell.source):
-            code = compile(cell.source, f"{path} (cell {index})", "exec")
+        if cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(_python_source(cell.source))
+        except SyntaxError:
+            continue  # a cell that does not parse defines nothing we can use
+        kept = [node for node in tree.body if isinstance(node, DEFINITIONS)]
+        if kept:
+            code = compile(ast.Module(body=kept, type_ignores=[]), f"{path} (cell {index})", "exec")
             exec(code, namespace)  # noqa: S102 - running the notebook's own definitions is the point
     return namespace
