@@ -6,7 +6,10 @@ which chapter teaches it.
 
 from .autoencoder import AEOutput, Autoencoder
 from .data import binarize, load_mnist, toy_2d
+from .elbo import ELBOTerms, elbo, vae_loss
+from .explorer import LatentExplorer, traversal_grid
 from .history import History
+from .iwae import iwae_bound, prior_estimate
 from .kl import gaussian_kl, gaussian_kl_full
 from .likelihoods import bernoulli_log_likelihood, gaussian_log_likelihood
 from .linear_gaussian import LinearGaussian
@@ -17,17 +20,23 @@ from .regularizers import contractive_penalty, sparsity_kl
 from .reparameterization import reparameterize
 from .seeding import seed_everything
 from .training import TrainingDiverged, evaluate, fit, train_epoch
+from .vae import VAE, VAEOutput
 
 __all__ = [
     "AEOutput",
     "Autoencoder",
+    "ELBOTerms",
     "GaussianEncoder",
     "History",
+    "LatentExplorer",
     "LinearGaussian",
     "TrainingDiverged",
+    "VAE",
+    "VAEOutput",
     "bernoulli_log_likelihood",
     "binarize",
     "contractive_penalty",
+    "elbo",
     "evaluate",
     "fit",
     "gaussian_kl",
@@ -35,9 +44,11 @@ __all__ = [
     "gaussian_log_likelihood",
     "image_decoder",
     "image_encoder",
+    "iwae_bound",
     "latent_grid",
     "load_mnist",
     "mlp",
+    "prior_estimate",
     "reparameterize",
     "scatter_codes",
     "seed_everything",
@@ -46,4 +57,6 @@ __all__ = [
     "squared_error",
     "toy_2d",
     "train_epoch",
+    "traversal_grid",
+    "vae_loss",
 ]

@@ -25,6 +25,9 @@ Batch = Union[torch.Tensor, tuple[torch.Tensor, ...]]
 LossFn = Callable[[nn.Module, Batch], dict[str, torch.Tensor]]
 
 
+SCHEDULES = (None, "cosine")
+
+
 class TrainingDiverged(FloatingPointError):
     """Raised when a loss becomes NaN or infinite; the message says where."""
 
@@ -138,11 +141,13 @@ def train_epoch(
     epoch: int = 1,
     progress: tqdm | None = None,
     guard: DivergenceGuard | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
 ) -> dict[str, float]:
     """One pass over shuffled ``data``: a gradient step on ``terms["loss"]`` per batch.
 
     Returns the batch-size-weighted average of every term. Raises
-    :class:`TrainingDiverged` before the step if the loss is NaN or infinite.
+    :class:`TrainingDiverged` before the step if the loss is NaN or infinite. A
+    ``scheduler``, if given, is stepped after every optimizer step.
     """
     guard = DivergenceGuard() if guard is None else guard
     model.train()
@@ -155,6 +160,8 @@ def train_epoch(
         optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         avg.add(values, _num_examples(batch))
         if progress is not None:
             progress.update(1)
@@ -209,6 +216,7 @@ def fit(
     seed: int,
     val_data: Batch | None = None,
     progress: bool = True,
+    schedule: str | None = None,
 ) -> History:
     """Train ``model`` with Adam on minibatches of ``train_data``.
 
@@ -226,6 +234,9 @@ def fit(
         seed: the random seed.
         val_data: optional data of the same structure, evaluated after each epoch.
         progress: show a ``tqdm`` progress bar.
+        schedule: ``None`` for a constant learning rate, or ``"cosine"`` to decay it
+            from ``lr`` to 0 along a half cosine over all the steps of training
+            (``torch.optim.lr_scheduler.CosineAnnealingLR``). Chapter 4.
 
     Returns:
         A :class:`History` of per-epoch averages of every term, train and validation.
@@ -239,6 +250,8 @@ def fit(
     _check_positive_int("epochs", epochs)
     _check_positive_int("batch_size", batch_size)
     _check_positive_number("lr", lr)
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     train_data = _as_batchable(train_data, "train_data")
     if val_data is not None:
         val_data = _as_batchable(val_data, "val_data")
@@ -247,11 +260,14 @@ def fit(
     history = History()
     guard = DivergenceGuard()
     steps_per_epoch = math.ceil(_num_examples(train_data) / batch_size)
+    scheduler = None
+    if schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
     start = time.perf_counter()
     with tqdm(total=epochs * steps_per_epoch, desc="training", unit="step", disable=not progress) as bar:
         for epoch in range(1, epochs + 1):
             history.append(
-                "train", train_epoch(model, loss_fn, train_data, optimizer, batch_size, generator, epoch, bar, guard)
+                "train", train_epoch(model, loss_fn, train_data, optimizer, batch_size, generator, epoch, bar, guard, scheduler)
             )
             summary = {"epoch": epoch, "train loss": f"{history.train['loss'][-1]:.4g}"}
             if val_data is not None:

@@ -176,3 +176,25 @@ def test_history_plot_draws_train_and_validation_curves():
     with pytest.raises(ValueError, match="split must be one of"):
         history.append("validation", {"loss": 1.0})
     assert "3 epochs" in repr(history) and "kl=1.1" in repr(history)
+
+
+def test_cosine_schedule_decays_the_learning_rate_to_zero():
+    # loss = w has gradient 1 at every step, and Adam then moves w by exactly the current
+    # learning rate, so the recorded values of w reveal the schedule.
+    model = nn.Linear(1, 1, bias=False)
+    seen = []
+
+    def loss_fn(model, batch):
+        seen.append(model.weight.item())
+        return {"loss": model.weight.sum()}
+
+    fit(model, loss_fn, torch.zeros(64, 1), epochs=4, batch_size=16, lr=0.1, seed=0, progress=False, schedule="cosine")
+    steps = [a - b for a, b in zip(seen, seen[1:])]  # the first 15 learning rates
+    expected = [0.1 * (1 + math.cos(math.pi * t / 16)) / 2 for t in range(15)]
+    assert steps == pytest.approx(expected, rel=1e-5)
+    constant = nn.Linear(1, 1, bias=False)
+    seen.clear()
+    fit(constant, loss_fn, torch.zeros(64, 1), epochs=1, batch_size=16, lr=0.1, seed=0, progress=False)
+    assert [a - b for a, b in zip(seen, seen[1:])] == pytest.approx([0.1] * 3, rel=1e-5)
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        fit(model, loss_fn, torch.zeros(4, 1), epochs=1, batch_size=2, lr=0.1, seed=0, progress=False, schedule="linear")

@@ -1,0 +1,71 @@
+"""The VAE objective: the ELBO of each example and the training loss. Taught in chapter 4."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .kl import gaussian_kl
+from .likelihoods import bernoulli_log_likelihood, gaussian_log_likelihood
+from .vae import VAEOutput
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+@dataclass
+class ELBOTerms:
+    """Per-example terms of the (beta-weighted) ELBO, each of shape ``(B,)``, in nats."""
+
+    elbo: torch.Tensor  # log p(x | z) - beta * KL: the training objective (maximized)
+    recon: torch.Tensor  # -log p(x | z) at the sampled z: the reconstruction loss
+    kl: torch.Tensor  # KL(q(z | x) || p(z)), in closed form
+
+
+def log_likelihood(x: torch.Tensor, decoded: torch.Tensor, likelihood: str = "bernoulli", sigma: float | None = None) -> torch.Tensor:
+    """``log p(x | z)`` per example from the decoder's output ``(B, ...) -> (B,)``.
+
+    ``"bernoulli"`` reads ``decoded`` as logits; ``"gaussian"`` reads it as the mean of a
+    Gaussian with fixed standard deviation ``sigma``.
+    """
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+    if likelihood == "bernoulli":
+        return bernoulli_log_likelihood(x, decoded)
+    if sigma is None or not sigma > 0:
+        raise ValueError(f"a Gaussian likelihood needs a positive sigma, got {sigma!r}")
+    return gaussian_log_likelihood(x, decoded, 2 * math.log(sigma))
+
+
+def elbo(x: torch.Tensor, out: VAEOutput, beta: float = 1.0, likelihood: str = "bernoulli", sigma: float | None = None) -> ELBOTerms:
+    """The SGVB-B estimate of the ELBO of each example (one sample of ``z``, analytic KL).
+
+    ``elbo = log p(x | z) - beta * KL(q(z | x) || p(z))``, summed over the data and latent
+    dimensions of each example; ``beta = 1`` is the ELBO proper (chapter 5 varies it).
+    The training loss is ``-elbo(...).elbo.mean()``.
+
+    Args:
+        x: data ``(B, ...)`` (targets of the decoder).
+        out: the model's :class:`VAEOutput` for ``x``.
+        beta: the weight of the KL term.
+        likelihood: ``"bernoulli"`` (``out.logits`` are logits) or ``"gaussian"``
+            (``out.logits`` is the mean, ``sigma`` the fixed standard deviation).
+
+    Returns:
+        :class:`ELBOTerms` with ``elbo``, ``recon`` and ``kl``, each ``(B,)``.
+    """
+    recon = -log_likelihood(x, out.logits, likelihood, sigma)
+    kl = gaussian_kl(out.mu, out.logvar)
+    return ELBOTerms(elbo=-recon - beta * kl, recon=recon, kl=kl)
+
+
+def vae_loss(x: torch.Tensor, out: VAEOutput, beta: float = 1.0) -> dict[str, torch.Tensor]:
+    """The training loss for :func:`course_vae.fit`: the negative ELBO averaged over the batch.
+
+    Returns ``{"loss": -mean(elbo), "recon": mean(recon), "kl": mean(kl)}`` (Bernoulli
+    likelihood), so the curves of the two terms can be plotted apart. The exercise of
+    chapter 4 writes this function.
+    """
+    terms = elbo(x, out, beta=beta)
+    return {"loss": -terms.elbo.mean(), "recon": terms.recon.mean(), "kl": terms.kl.mean()}

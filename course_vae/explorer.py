@@ -1,0 +1,96 @@
+"""Looking inside a decoder: an interactive latent explorer and its static counterpart.
+
+Taught in chapter 4 and reused by later chapters.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+
+import matplotlib.image
+import numpy as np
+import torch
+
+Decode = Callable[[torch.Tensor], torch.Tensor]  # codes (n, d) -> images (n, 1, H, W) in [0, 1]
+
+
+def traversal_grid(decode: Decode, latent_dim: int, values: Sequence[float], base: torch.Tensor | None = None) -> torch.Tensor:
+    """Decode one row per latent coordinate, moving that coordinate through ``values``.
+
+    Row ``j`` decodes ``base`` with coordinate ``j`` replaced by each of the values (the
+    other coordinates stay at ``base``, zeros by default): the static picture of what the
+    sliders of :class:`LatentExplorer` do. Show it with
+    ``show_grid(traversal_grid(...), nrow=len(values))``.
+
+    Returns:
+        ``(latent_dim * len(values), 1, H, W)`` images.
+    """
+    values = torch.as_tensor(list(values), dtype=torch.float32)
+    base = torch.zeros(latent_dim) if base is None else torch.as_tensor(base, dtype=torch.float32).flatten()
+    if base.shape != (latent_dim,):
+        raise ValueError(f"base must have {latent_dim} entries, got shape {tuple(base.shape)}")
+    codes = base.repeat(latent_dim * len(values), 1)  # (d * n, d)
+    for j in range(latent_dim):
+        codes[j * len(values) : (j + 1) * len(values), j] = values
+    with torch.no_grad():
+        return decode(codes)
+
+
+class LatentExplorer:
+    """Sliders on the latent coordinates and the decoded image, updating as they move.
+
+    ``LatentExplorer(lambda z: torch.sigmoid(vae.decode(z)), latent_dim=2)`` and display
+    it as the last expression of a notebook cell. Without a running kernel (for example in
+    the built book) the sliders cannot update the image, so chapters show
+    :func:`traversal_grid` next to it.
+
+    Args:
+        decode: maps codes ``(n, d)`` to images ``(n, 1, H, W)`` with values in [0, 1].
+        latent_dim: ``d``.
+        value_range: the range of every slider.
+        step: the slider step.
+        scale: each pixel is drawn as a ``scale x scale`` block.
+    """
+
+    def __init__(self, decode: Decode, latent_dim: int, value_range: tuple[float, float] = (-3.0, 3.0),
+                 step: float = 0.05, scale: int = 6) -> None:
+        import ipywidgets as widgets
+
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
+            raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
+        low, high = value_range
+        if not low < high:
+            raise ValueError(f"value_range must be (low, high) with low < high, got {value_range}")
+        self.decode, self.scale = decode, scale
+        self.sliders = [
+            widgets.FloatSlider(value=0.0, min=low, max=high, step=step, description=f"z{j + 1}", continuous_update=True)
+            for j in range(latent_dim)
+        ]
+        self.image = widgets.Image(format="png")
+        self.last_image: np.ndarray | None = None
+        for slider in self.sliders:
+            slider.observe(self._on_change, names="value")
+        self.widget = widgets.HBox([widgets.VBox(self.sliders), self.image])
+        self.update()
+
+    def code(self) -> torch.Tensor:
+        """The current slider values as a code of shape ``(1, d)``."""
+        return torch.tensor([[slider.value for slider in self.sliders]], dtype=torch.float32)
+
+    def update(self) -> np.ndarray:
+        """Decode the current code, show it, and return the image ``(H, W)``."""
+        with torch.no_grad():
+            image = self.decode(self.code())[0, 0].clamp(0, 1).numpy()
+        self.last_image = image
+        big = np.kron(image, np.ones((self.scale, self.scale)))
+        buffer = io.BytesIO()
+        matplotlib.image.imsave(buffer, big, cmap="gray", vmin=0.0, vmax=1.0, format="png")
+        self.image.value = buffer.getvalue()
+        return image
+
+    def _on_change(self, change) -> None:
+        self.update()
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)

@@ -1,0 +1,86 @@
+"""Estimating ``log p(x)`` of a VAE by importance sampling. Taught in chapter 4."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.distributions import Normal
+
+from .elbo import log_likelihood
+
+# At most this many (sample, example) pairs are decoded at once, to bound memory.
+MAX_PAIRS = 20_000
+
+
+@torch.no_grad()
+def log_weights(
+    model,
+    x: torch.Tensor,
+    k: int,
+    proposal: str = "posterior",
+    likelihood: str = "bernoulli",
+    sigma: float | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """``log p(x, z_i) - log r(z_i)`` for ``k`` samples ``z_i ~ r`` per example: ``(k, B)``.
+
+    ``proposal="posterior"`` draws from the encoder's ``q(z | x)`` (importance sampling);
+    ``"prior"`` draws from ``p(z) = N(0, I)`` (naive Monte Carlo, where the weight is
+    ``log p(x | z_i)``). ``model`` needs ``encode(x) -> (mu, logvar)`` and
+    ``decode(z) -> decoder output``. Work is split into chunks of at most
+    ``MAX_PAIRS`` decoded images, so ``k = 1000`` fits in memory for any batch.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    if proposal not in ("posterior", "prior"):
+        raise ValueError(f"proposal must be 'posterior' or 'prior', got {proposal!r}")
+    was_training = model.training
+    model.eval()
+    try:
+        rows = []
+        per_chunk = max(1, MAX_PAIRS // k)
+        for start in range(0, len(x), per_chunk):
+            xb = x[start : start + per_chunk]
+            b = len(xb)
+            mu, logvar = model.encode(xb)
+            std = (0.5 * logvar).exp()
+            weights = torch.empty(k, b, dtype=mu.dtype)
+            s_chunk = max(1, MAX_PAIRS // b)
+            for s in range(0, k, s_chunk):
+                n = min(s_chunk, k - s)
+                eps = torch.randn(n, b, mu.shape[1], generator=generator, dtype=mu.dtype)
+                if proposal == "posterior":
+                    z = mu + std * eps  # (n, b, d)
+                    log_r = Normal(mu, std).log_prob(z).sum(-1)
+                else:
+                    z = eps
+                    log_r = Normal(0.0, 1.0).log_prob(z).sum(-1)
+                log_prior = Normal(0.0, 1.0).log_prob(z).sum(-1)  # (n, b)
+                decoded = model.decode(z.reshape(n * b, -1))
+                targets = xb.unsqueeze(0).expand(n, *xb.shape).reshape(n * b, *xb.shape[1:])
+                log_lik = log_likelihood(targets, decoded, likelihood, sigma).view(n, b)
+                weights[s : s + n] = log_lik + log_prior - log_r
+            rows.append(weights)
+        return torch.cat(rows, dim=1)
+    finally:
+        model.train(was_training)
+
+
+def iwae_bound(model, x: torch.Tensor, k: int, **kwargs) -> torch.Tensor:
+    """The importance-weighted bound ``log (1/k) sum_i p(x, z_i) / q(z_i | x)``: ``(B,)``.
+
+    ``z_i ~ q(z | x)``. For ``k = 1`` its expectation is the ELBO; it never decreases in
+    expectation as ``k`` grows and tends to ``log p(x)`` (Burda et al., 2016). Computed
+    with ``logsumexp`` for numerical stability. Keyword arguments go to :func:`log_weights`.
+    """
+    return torch.logsumexp(log_weights(model, x, k, proposal="posterior", **kwargs), dim=0) - math.log(k)
+
+
+def prior_estimate(model, x: torch.Tensor, k: int, **kwargs) -> torch.Tensor:
+    """Naive Monte Carlo ``log (1/k) sum_i p(x | z_i)`` with ``z_i ~ p(z)``: ``(B,)``.
+
+    Also a stochastic lower bound on ``log p(x)`` in expectation, but a very loose one
+    when the posterior is much narrower than the prior (chapter 2).
+    """
+    return torch.logsumexp(log_weights(model, x, k, proposal="prior", **kwargs), dim=0) - math.log(k)

@@ -1,0 +1,87 @@
+"""The variational autoencoder. Taught in chapter 4."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .nets import GaussianEncoder, image_decoder
+from .reparameterization import reparameterize
+
+
+@dataclass
+class VAEOutput:
+    """What :meth:`VAE.forward` returns."""
+
+    logits: torch.Tensor  # (B, C, H, W) decoder outputs: the logits of p(x | z) for a Bernoulli decoder
+    mu: torch.Tensor  # (B, d) mean of q(z | x)
+    logvar: torch.Tensor  # (B, d) log-variance of q(z | x)
+    z: torch.Tensor  # (B, d) one reparameterized sample from q(z | x)
+
+
+class VAE(nn.Module):
+    """A VAE with a Gaussian encoder ``q(z | x)``, a standard normal prior and a decoder.
+
+    ``VAE(latent_dim=2)`` builds MLPs ``784 -> 400 -> (mu, logvar)`` and
+    ``2 -> 400 -> 784`` (logits) for MNIST with ReLU activations. Pass ``hidden`` and
+    ``activation`` for other MLPs, or your own ``encoder`` (``x -> (mu, logvar)``) and
+    ``decoder`` (``z -> logits``) modules.
+    ``forward`` computes no loss: see :func:`course_vae.elbo`.
+
+    Args:
+        latent_dim: ``d``, the number of latent coordinates.
+        hidden: widths of the hidden layers of the default encoder; the decoder mirrors them.
+        activation: the activation of the default MLPs, e.g. ``nn.ReLU`` or ``nn.SiLU``.
+        image_shape: the shape of one data point.
+        encoder, decoder: optional modules replacing the defaults.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = 2,
+        hidden: Sequence[int] = (400,),
+        image_shape: Sequence[int] = (1, 28, 28),
+        activation: Callable[[], nn.Module] = nn.ReLU,
+        encoder: nn.Module | None = None,
+        decoder: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
+            raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
+        self.latent_dim = latent_dim
+        self.image_shape = tuple(image_shape)
+        n_pixels = 1
+        for dim in self.image_shape:
+            n_pixels *= dim
+        if encoder is None:
+            encoder = GaussianEncoder([n_pixels, *hidden], latent_dim, activation)
+        if decoder is None:
+            decoder = image_decoder([latent_dim, *reversed(tuple(hidden)), n_pixels], self.image_shape, activation)
+        self.encoder, self.decoder = encoder, decoder
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, C, H, W) -> (mu (B, d), logvar (B, d))``."""
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """``(B, d) -> logits (B, C, H, W)``."""
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> VAEOutput:
+        mu, logvar = self.encode(x)
+        z = reparameterize(mu, logvar)
+        return VAEOutput(logits=self.decode(z), mu=mu, logvar=logvar, z=z)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decode ``n`` codes drawn from the prior ``N(0, I)``.
+
+        Returns the decoder's *means*, the pixel probabilities ``sigmoid(logits)``, of
+        shape ``(n, C, H, W)``: what VAE "samples" usually show. Draw binary images from
+        them with :func:`course_vae.binarize`.
+        """
+        z = torch.randn(n, self.latent_dim, generator=generator)
+        return torch.sigmoid(self.decode(z))

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from course_vae import VAE, VAEOutput, LinearGaussian, elbo, iwae_bound, prior_estimate, vae_loss
+from course_vae import bernoulli_log_likelihood, gaussian_kl, iwae
+
+D64 = torch.float64
+
+
+def test_vae_shapes_and_sampling():
+    torch.manual_seed(0)
+    model = VAE(latent_dim=3, hidden=(32,))
+    x = torch.rand(5, 1, 28, 28)
+    out = model(x)
+    assert isinstance(out, VAEOutput)
+    assert out.logits.shape == x.shape and out.mu.shape == out.logvar.shape == out.z.shape == (5, 3)
+    mu, logvar = model.encode(x)
+    assert torch.equal(mu, out.mu) and torch.equal(logvar, out.logvar)
+    samples = model.sample(4, generator=torch.Generator().manual_seed(1))
+    assert samples.shape == (4, 1, 28, 28) and samples.min() >= 0 and samples.max() <= 1
+    assert torch.equal(samples, model.sample(4, generator=torch.Generator().manual_seed(1)))
+    silu = VAE(latent_dim=3, hidden=(32, 16), activation=nn.SiLU)
+    assert sum(isinstance(m, nn.SiLU) for m in silu.modules()) == 4 and not any(isinstance(m, nn.ReLU) for m in silu.modules())
+    assert silu(x).logits.shape == x.shape
+    with pytest.raises(ValueError, match="latent_dim"):
+        VAE(latent_dim=0)
+
+
+def test_vae_accepts_custom_modules():
+    class Enc(nn.Module):
+        def forward(self, x):
+            return x.flatten(1)[:, :2], torch.zeros(len(x), 2)
+
+    model = VAE(latent_dim=2, encoder=Enc(), decoder=nn.Sequential(nn.Linear(2, 4), nn.Unflatten(1, (1, 2, 2))), image_shape=(1, 2, 2))
+    assert model(torch.rand(3, 1, 2, 2)).logits.shape == (3, 1, 2, 2)
+
+
+def test_elbo_terms_and_loss():
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(4, 1, 28, 28, generator=g)
+    out = VAEOutput(logits=torch.randn(4, 1, 28, 28, generator=g), mu=torch.randn(4, 3, generator=g),
+                    logvar=torch.randn(4, 3, generator=g), z=torch.randn(4, 3, generator=g))
+    terms = elbo(x, out)
+    torch.testing.assert_close(terms.recon, -bernoulli_log_likelihood(x, out.logits))
+    torch.testing.assert_close(terms.kl, gaussian_kl(out.mu, out.logvar))
+    torch.testing.assert_close(terms.elbo, -terms.recon - terms.kl)
+    torch.testing.assert_close(elbo(x, out, beta=4.0).elbo, -terms.recon - 4.0 * terms.kl)
+    loss = vae_loss(x, out)
+    assert set(loss) == {"loss", "recon", "kl"} and all(v.shape == () for v in loss.values())
+    torch.testing.assert_close(loss["loss"], -terms.elbo.mean())
+    gaussian = elbo(x, out, likelihood="gaussian", sigma=0.5)
+    expected = torch.distributions.Normal(out.logits, 0.5).log_prob(x).flatten(1).sum(1)
+    torch.testing.assert_close(gaussian.recon, -expected)
+    with pytest.raises(ValueError, match="likelihood must be one of"):
+        elbo(x, out, likelihood="poisson")
+    with pytest.raises(ValueError, match="positive sigma"):
+        elbo(x, out, likelihood="gaussian")
+
+
+class ExactLinearVAE(nn.Module):
+    """Probabilistic PCA whose 'encoder' returns the exact (diagonal) posterior."""
+
+    def __init__(self, D=6, d=2, sigma=0.4, seed=0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        q, _ = torch.linalg.qr(torch.randn(D, d, generator=g, dtype=D64))
+        self.model = LinearGaussian(q * torch.tensor([2.0, 1.0], dtype=D64)[:d], torch.randn(D, generator=g, dtype=D64), sigma)
+        self.sigma = sigma
+
+    def encode(self, x):
+        mean, cov = self.model.posterior(x)
+        return mean, cov.diagonal().log().expand_as(mean)
+
+    def decode(self, z):
+        return z @ self.model.W.T + self.model.b
+
+
+def test_iwae_equals_log_marginal_when_q_is_the_posterior():
+    vae = ExactLinearVAE()
+    x = vae.model.sample(7, torch.Generator().manual_seed(3))
+    exact = vae.model.log_marginal(x)
+    for k in (1, 10, 200):
+        bound = iwae_bound(vae, x, k, likelihood="gaussian", sigma=vae.sigma, generator=torch.Generator().manual_seed(k))
+        assert bound.shape == (7,)
+        torch.testing.assert_close(bound, exact, rtol=1e-10, atol=1e-9)
+
+
+def test_prior_estimate_converges_in_low_dimension_and_chunking_is_invisible(monkeypatch):
+    vae = ExactLinearVAE(D=3, d=1, sigma=1.0)
+    x = vae.model.sample(5, torch.Generator().manual_seed(4))
+    estimate = prior_estimate(vae, x, 200_000, likelihood="gaussian", sigma=1.0, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(estimate, vae.model.log_marginal(x), atol=0.02, rtol=0)
+    monkeypatch.setattr(iwae, "MAX_PAIRS", 3)  # tiny chunks: the exact result must not change
+    bound = iwae_bound(vae, x, 10, likelihood="gaussian", sigma=1.0)
+    torch.testing.assert_close(bound, vae.model.log_marginal(x), rtol=1e-10, atol=1e-9)
+
+
+def test_iwae_k1_averages_to_the_elbo_and_grows_with_k():
+    torch.manual_seed(6)
+    model = VAE(latent_dim=2, hidden=(16,))
+    x = torch.rand(8, 1, 28, 28)
+    g = torch.Generator().manual_seed(7)
+    k1 = torch.stack([iwae_bound(model, x, 1, generator=g) for _ in range(400)])  # (400, 8)
+    torch.manual_seed(8)
+    with torch.no_grad():
+        sgvb = torch.stack([elbo(x, model(x)).elbo for _ in range(400)])
+    # both estimate the same ELBO: their means agree within the combined standard error
+    se = (k1.var(0) / 400 + sgvb.var(0) / 400).sqrt()
+    assert ((k1.mean(0) - sgvb.mean(0)).abs() < 4 * se).all()
+    k100 = iwae_bound(model, x, 100, generator=g)
+    assert (k100 > k1.mean(0)).all()
+    assert model.training  # iwae_bound restores the training mode
+
+
+def test_log_weights_validate_their_arguments():
+    vae = ExactLinearVAE()
+    x = vae.model.sample(2)
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        iwae_bound(vae, x, 0, likelihood="gaussian", sigma=0.4)
+    with pytest.raises(ValueError, match="proposal must be"):
+        iwae.log_weights(vae, x, 3, proposal="uniform", likelihood="gaussian", sigma=0.4)
