@@ -10,8 +10,9 @@ def sparsity_kl(activations: torch.Tensor, rho: float = 0.05, eps: float = 1e-6)
     """The sparse autoencoder's penalty: ``sum_j KL(Bernoulli(rho) || Bernoulli(rho_hat_j))``.
 
     ``rho_hat_j`` is the mean activation of hidden unit ``j`` over the batch, so the
-    penalty is a property of the batch, not of one example: it is small when every unit
-    is active (close to 1) for a fraction ``rho`` of the examples. Ng (2011).
+    penalty is a property of the batch, not of one example: it is zero when every unit's
+    mean activation equals ``rho``, however that mean comes about (a unit weakly on for
+    every example, or fully on for a few). Ng (2011).
 
     Args:
         activations: ``(B, H)`` hidden activations in [0, 1] (e.g. after a sigmoid).
