@@ -4,9 +4,10 @@ The chapters in ``book/`` import from here; each public function says in its doc
 which chapter teaches it.
 """
 
+from .aggregate import aggregate_log_density
 from .autoencoder import AEOutput, Autoencoder
 from .data import binarize, load_mnist, toy_2d
-from .elbo import ELBOTerms, elbo, vae_loss
+from .elbo import ELBOTerms, elbo, elbo_estimate, vae_loss
 from .explorer import LatentExplorer, traversal_grid
 from .history import History
 from .iwae import iwae_bound, prior_estimate
@@ -33,10 +34,12 @@ __all__ = [
     "TrainingDiverged",
     "VAE",
     "VAEOutput",
+    "aggregate_log_density",
     "bernoulli_log_likelihood",
     "binarize",
     "contractive_penalty",
     "elbo",
+    "elbo_estimate",
     "evaluate",
     "fit",
     "gaussian_kl",

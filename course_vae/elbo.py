@@ -55,17 +55,46 @@ def elbo(x: torch.Tensor, out: VAEOutput, beta: float = 1.0, likelihood: str = "
     Returns:
         :class:`ELBOTerms` with ``elbo``, ``recon`` and ``kl``, each ``(B,)``.
     """
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not (math.isfinite(beta) and beta >= 0):
+        raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
     recon = -log_likelihood(x, out.logits, likelihood, sigma)
     kl = gaussian_kl(out.mu, out.logvar)
     return ELBOTerms(elbo=-recon - beta * kl, recon=recon, kl=kl)
 
 
-def vae_loss(x: torch.Tensor, out: VAEOutput, beta: float = 1.0) -> dict[str, torch.Tensor]:
+def vae_loss(x: torch.Tensor, out: VAEOutput, beta: float = 1.0, likelihood: str = "bernoulli",
+             sigma: float | None = None) -> dict[str, torch.Tensor]:
     """The training loss for :func:`course_vae.fit`: the negative ELBO averaged over the batch.
 
-    Returns ``{"loss": -mean(elbo), "recon": mean(recon), "kl": mean(kl)}`` (Bernoulli
-    likelihood), so the curves of the two terms can be plotted apart. The exercise of
-    chapter 4 writes this function.
+    Returns ``{"loss": -mean(elbo), "recon": mean(recon), "kl": mean(kl)}``, so the curves
+    of the two terms can be plotted apart; arguments as in :func:`elbo`. The exercise of
+    chapter 4 writes this function (for the Bernoulli likelihood).
     """
-    terms = elbo(x, out, beta=beta)
+    terms = elbo(x, out, beta=beta, likelihood=likelihood, sigma=sigma)
     return {"loss": -terms.elbo.mean(), "recon": terms.recon.mean(), "kl": terms.kl.mean()}
+
+
+@torch.no_grad()
+def elbo_estimate(model, x: torch.Tensor, draws: int = 10, seed: int = 0, batch_size: int = 500, **kwargs) -> torch.Tensor:
+    """The ELBO of each example, averaged over ``draws`` samples of ``z``: ``(N,)``.
+
+    Noise comes from a generator seeded with ``seed`` (the global RNG is not touched) and
+    the model's training mode is restored afterwards. Keyword arguments go to :func:`elbo`.
+    """
+    was_training = model.training
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    try:
+        totals = []
+        for start in range(0, len(x), batch_size):
+            xb = x[start : start + batch_size]
+            mu, logvar = model.encode(xb)
+            total = torch.zeros(len(xb), dtype=mu.dtype, device=mu.device)
+            for _ in range(draws):
+                eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype).to(mu.device)
+                z = mu + (0.5 * logvar).exp() * eps
+                total += elbo(xb, VAEOutput(logits=model.decode(z), mu=mu, logvar=logvar, z=z), **kwargs).elbo
+            totals.append(total / draws)
+        return torch.cat(totals)
+    finally:
+        model.train(was_training)

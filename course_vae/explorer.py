@@ -23,10 +23,17 @@ def traversal_grid(decode: Decode, latent_dim: int, values: Sequence[float], bas
     sliders of :class:`LatentExplorer` do. Show it with
     ``show_grid(traversal_grid(...), nrow=len(values))``.
 
+    ``decode`` receives CPU codes; move them to the model's device inside it if needed.
+
     Returns:
-        ``(latent_dim * len(values), 1, H, W)`` images.
+        ``(latent_dim * len(values), C, H, W)`` images; ``.view(latent_dim, len(values), C, H, W)``
+        separates the rows.
     """
+    if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
+        raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
     values = torch.as_tensor(list(values), dtype=torch.float32)
+    if values.dim() != 1 or len(values) == 0:
+        raise ValueError("values must be a non-empty sequence of numbers")
     base = torch.zeros(latent_dim) if base is None else torch.as_tensor(base, dtype=torch.float32).flatten()
     if base.shape != (latent_dim,):
         raise ValueError(f"base must have {latent_dim} entries, got shape {tuple(base.shape)}")
@@ -46,15 +53,18 @@ class LatentExplorer:
     :func:`traversal_grid` next to it.
 
     Args:
-        decode: maps codes ``(n, d)`` to images ``(n, 1, H, W)`` with values in [0, 1].
+        decode: maps CPU codes ``(n, d)`` to grey images ``(n, 1, H, W)`` with values in
+            [0, 1] (probabilities, not logits; move codes to the model's device inside it).
         latent_dim: ``d``.
         value_range: the range of every slider.
-        step: the slider step.
-        scale: each pixel is drawn as a ``scale x scale`` block.
+        step: the slider step, positive.
+        scale: each pixel is drawn as a ``scale x scale`` block, a positive integer.
+        base: the code the sliders start at (zeros, the prior's mean, by default), e.g.
+            the posterior mean of an image.
     """
 
     def __init__(self, decode: Decode, latent_dim: int, value_range: tuple[float, float] = (-3.0, 3.0),
-                 step: float = 0.05, scale: int = 6) -> None:
+                 step: float = 0.05, scale: int = 6, base: torch.Tensor | None = None) -> None:
         import ipywidgets as widgets
 
         if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
@@ -62,9 +72,17 @@ class LatentExplorer:
         low, high = value_range
         if not low < high:
             raise ValueError(f"value_range must be (low, high) with low < high, got {value_range}")
+        if not step > 0:
+            raise ValueError(f"step must be positive, got {step!r}")
+        if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+            raise ValueError(f"scale must be a positive integer, got {scale!r}")
+        base = torch.zeros(latent_dim) if base is None else torch.as_tensor(base, dtype=torch.float32).flatten()
+        if base.shape != (latent_dim,):
+            raise ValueError(f"base must have {latent_dim} entries, got shape {tuple(base.shape)}")
         self.decode, self.scale = decode, scale
         self.sliders = [
-            widgets.FloatSlider(value=0.0, min=low, max=high, step=step, description=f"z{j + 1}", continuous_update=True)
+            widgets.FloatSlider(value=float(base[j].clamp(low, high)), min=low, max=high, step=step,
+                                description=f"z{j + 1}", continuous_update=True)
             for j in range(latent_dim)
         ]
         self.image = widgets.Image(format="png")
@@ -81,7 +99,15 @@ class LatentExplorer:
     def update(self) -> np.ndarray:
         """Decode the current code, show it, and return the image ``(H, W)``."""
         with torch.no_grad():
-            image = self.decode(self.code())[0, 0].clamp(0, 1).numpy()
+            decoded = self.decode(self.code()).detach().cpu()
+        if decoded.dim() != 4 or decoded.shape[:2] != (1, 1):
+            raise ValueError(f"decode must return one grey image of shape (1, 1, H, W), got {tuple(decoded.shape)}")
+        if decoded.min() < -1e-6 or decoded.max() > 1 + 1e-6:
+            raise ValueError(
+                f"decode must return intensities in [0, 1], got values in [{decoded.min():.3g}, {decoded.max():.3g}]; "
+                f"pass torch.sigmoid(vae.decode(z)) rather than the logits"
+            )
+        image = decoded[0, 0].clamp(0, 1).numpy()
         self.last_image = image
         big = np.kron(image, np.ones((self.scale, self.scale)))
         buffer = io.BytesIO()

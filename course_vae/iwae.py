@@ -27,9 +27,11 @@ def log_weights(
 
     ``proposal="posterior"`` draws from the encoder's ``q(z | x)`` (importance sampling);
     ``"prior"`` draws from ``p(z) = N(0, I)`` (naive Monte Carlo, where the weight is
-    ``log p(x | z_i)``). ``model`` needs ``encode(x) -> (mu, logvar)`` and
-    ``decode(z) -> decoder output``. Work is split into chunks of at most
-    ``MAX_PAIRS`` decoded images, so ``k = 1000`` fits in memory for any batch.
+    ``log p(x | z_i)``). ``model`` needs ``encode(x) -> (mu, logvar)``,
+    ``decode(z) -> decoder output`` and, for the prior, a ``latent_dim`` attribute. Work
+    is split into chunks of at most ``MAX_PAIRS`` decoded images, so ``k = 1000`` fits in
+    memory for any batch. Noise is drawn on the CPU (so ``generator`` works) and moved to
+    the data's device.
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
@@ -43,13 +45,18 @@ def log_weights(
         for start in range(0, len(x), per_chunk):
             xb = x[start : start + per_chunk]
             b = len(xb)
-            mu, logvar = model.encode(xb)
-            std = (0.5 * logvar).exp()
-            weights = torch.empty(k, b, dtype=mu.dtype)
+            if proposal == "posterior":
+                mu, logvar = model.encode(xb)
+                std = (0.5 * logvar).exp()
+            else:  # the prior needs no encoder; only the latent size, read off the decoder's first call
+                mu = std = None
+            weights = None
             s_chunk = max(1, MAX_PAIRS // b)
             for s in range(0, k, s_chunk):
                 n = min(s_chunk, k - s)
-                eps = torch.randn(n, b, mu.shape[1], generator=generator, dtype=mu.dtype)
+                d = mu.shape[1] if mu is not None else model.latent_dim
+                dtype = mu.dtype if mu is not None else xb.dtype
+                eps = torch.randn(n, b, d, generator=generator, dtype=dtype).to(xb.device)  # CPU draw, then move
                 if proposal == "posterior":
                     z = mu + std * eps  # (n, b, d)
                     log_r = Normal(mu, std).log_prob(z).sum(-1)
@@ -60,6 +67,8 @@ def log_weights(
                 decoded = model.decode(z.reshape(n * b, -1))
                 targets = xb.unsqueeze(0).expand(n, *xb.shape).reshape(n * b, *xb.shape[1:])
                 log_lik = log_likelihood(targets, decoded, likelihood, sigma).view(n, b)
+                if weights is None:
+                    weights = torch.empty(k, b, dtype=log_lik.dtype, device=log_lik.device)
                 weights[s : s + n] = log_lik + log_prior - log_r
             rows.append(weights)
         return torch.cat(rows, dim=1)
@@ -68,11 +77,12 @@ def log_weights(
 
 
 def iwae_bound(model, x: torch.Tensor, k: int, **kwargs) -> torch.Tensor:
-    """The importance-weighted bound ``log (1/k) sum_i p(x, z_i) / q(z_i | x)``: ``(B,)``.
+    """One draw of ``log (1/k) sum_i p(x, z_i) / q(z_i | x)`` with ``z_i ~ q(z | x)``: ``(B,)``.
 
-    ``z_i ~ q(z | x)``. For ``k = 1`` its expectation is the ELBO; it never decreases in
-    expectation as ``k`` grows and tends to ``log p(x)`` (Burda et al., 2016). Computed
-    with ``logsumexp`` for numerical stability. Keyword arguments go to :func:`log_weights`.
+    Its expectation is the importance-weighted bound ``L_k`` (Burda et al., 2016): for
+    ``k = 1`` the ELBO; it never decreases as ``k`` grows, and tends to ``log p(x)`` when
+    the weights are bounded. Computed with ``logsumexp`` for numerical stability.
+    Keyword arguments go to :func:`log_weights`.
     """
     return torch.logsumexp(log_weights(model, x, k, proposal="posterior", **kwargs), dim=0) - math.log(k)
 

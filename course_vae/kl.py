@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 
-def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, reduction: str = "sum") -> torch.Tensor:
     """``KL(N(mu, diag(exp(logvar))) || N(0, I))`` for each example.
 
     The closed form, summed over the ``d`` latent dimensions:
@@ -14,16 +14,21 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     Args:
         mu: means ``(B, d)``.
         logvar: log-variances ``(B, d)`` (natural log of sigma^2).
+        reduction: ``"sum"`` over latent dimensions (the KL), or ``"none"`` for the
+            contribution of each dimension, ``(B, d)`` (chapter 4 reads it per coordinate).
 
     Returns:
-        ``(B,)``, non-negative.
+        ``(B,)`` (or ``(B, d)``), non-negative.
 
     Raises:
-        ValueError: if the shapes differ.
+        ValueError: if the shapes differ or ``reduction`` is unknown.
     """
     if mu.shape != logvar.shape:
         raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
-    return 0.5 * (logvar.exp() + mu.pow(2) - 1.0 - logvar).sum(dim=-1)
+    if reduction not in ("sum", "none"):
+        raise ValueError(f"reduction must be 'sum' or 'none', got {reduction!r}")
+    per_dimension = 0.5 * (logvar.exp() + mu.pow(2) - 1.0 - logvar)
+    return per_dimension.sum(dim=-1) if reduction == "sum" else per_dimension
 
 
 def gaussian_kl_full(mu0: torch.Tensor, cov0: torch.Tensor, mu1: torch.Tensor, cov1: torch.Tensor) -> torch.Tensor:

@@ -56,11 +56,29 @@ class VAE(nn.Module):
         n_pixels = 1
         for dim in self.image_shape:
             n_pixels *= dim
+        custom = encoder is not None or decoder is not None
         if encoder is None:
             encoder = GaussianEncoder([n_pixels, *hidden], latent_dim, activation)
         if decoder is None:
             decoder = image_decoder([latent_dim, *reversed(tuple(hidden)), n_pixels], self.image_shape, activation)
         self.encoder, self.decoder = encoder, decoder
+        if custom:
+            self._check_modules()
+
+    def _check_modules(self) -> None:
+        """Run one dummy example through custom modules and check the shapes they produce."""
+        with torch.no_grad():
+            out = self.encoder(torch.zeros(2, *self.image_shape))
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise ValueError("the encoder must return a pair (mu, logvar)")
+            for name, tensor in zip(("mu", "logvar"), out):
+                if tuple(tensor.shape) != (2, self.latent_dim):
+                    raise ValueError(f"the encoder's {name} has shape {tuple(tensor.shape)} for 2 examples; "
+                                     f"expected (2, {self.latent_dim}) for latent_dim={self.latent_dim}")
+            decoded = self.decoder(torch.zeros(2, self.latent_dim))
+            if tuple(decoded.shape) != (2, *self.image_shape):
+                raise ValueError(f"the decoder maps 2 codes to shape {tuple(decoded.shape)}; "
+                                 f"expected (2, {', '.join(map(str, self.image_shape))})")
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, C, H, W) -> (mu (B, d), logvar (B, d))``."""
@@ -71,6 +89,7 @@ class VAE(nn.Module):
         return self.decoder(z)
 
     def forward(self, x: torch.Tensor) -> VAEOutput:
+        """Encode ``x (B, C, H, W)``, draw one reparameterized ``z`` (global RNG), decode it."""
         mu, logvar = self.encode(x)
         z = reparameterize(mu, logvar)
         return VAEOutput(logits=self.decode(z), mu=mu, logvar=logvar, z=z)
@@ -83,5 +102,6 @@ class VAE(nn.Module):
         shape ``(n, C, H, W)``: what VAE "samples" usually show. Draw binary images from
         them with :func:`course_vae.binarize`.
         """
-        z = torch.randn(n, self.latent_dim, generator=generator)
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.latent_dim, generator=generator).to(device)  # drawn on the CPU, so the generator works
         return torch.sigmoid(self.decode(z))

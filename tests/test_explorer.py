@@ -40,3 +40,26 @@ def test_traversal_grid_moves_one_coordinate_per_row():
     torch.testing.assert_close(levels, expected)
     with pytest.raises(ValueError, match="base must have 2 entries"):
         traversal_grid(_decode, 2, [0.0], base=torch.zeros(3))
+
+
+def test_explorer_refuses_logits_and_wrong_shapes_and_starts_from_a_base_code():
+    with pytest.raises(ValueError, match="rather than the logits"):
+        LatentExplorer(lambda z: 5 * torch.randn(1, 1, 28, 28), latent_dim=2)
+    with pytest.raises(ValueError, match=r"shape \(1, 1, H, W\)"):
+        LatentExplorer(lambda z: torch.rand(1, 3, 28, 28), latent_dim=2)
+    with pytest.raises(ValueError, match="step must be positive"):
+        LatentExplorer(_decode, latent_dim=2, step=0.0)
+    with pytest.raises(ValueError, match="scale must be a positive integer"):
+        LatentExplorer(_decode, latent_dim=2, scale=1.5)
+    with pytest.raises(ValueError, match="base must have 2 entries"):
+        LatentExplorer(_decode, latent_dim=2, base=torch.zeros(3))
+    explorer = LatentExplorer(_decode, latent_dim=2, base=torch.tensor([1.0, -0.5]))
+    assert explorer.code().tolist() == [[1.0, -0.5]]
+    assert explorer.last_image[0, 0] == pytest.approx(torch.sigmoid(torch.tensor(0.0)).item(), abs=1e-6)
+
+
+def test_traversal_grid_validates_its_arguments():
+    with pytest.raises(ValueError, match="latent_dim must be a positive integer"):
+        traversal_grid(_decode, 0, [0.0])
+    with pytest.raises(ValueError, match="non-empty"):
+        traversal_grid(_decode, 2, [])

@@ -70,7 +70,7 @@ class ExactLinearVAE(nn.Module):
         g = torch.Generator().manual_seed(seed)
         q, _ = torch.linalg.qr(torch.randn(D, d, generator=g, dtype=D64))
         self.model = LinearGaussian(q * torch.tensor([2.0, 1.0], dtype=D64)[:d], torch.randn(D, generator=g, dtype=D64), sigma)
-        self.sigma = sigma
+        self.sigma, self.latent_dim = sigma, d
 
     def encode(self, x):
         mean, cov = self.model.posterior(x)
@@ -124,3 +124,99 @@ def test_log_weights_validate_their_arguments():
         iwae_bound(vae, x, 0, likelihood="gaussian", sigma=0.4)
     with pytest.raises(ValueError, match="proposal must be"):
         iwae.log_weights(vae, x, 3, proposal="uniform", likelihood="gaussian", sigma=0.4)
+
+
+def test_vae_checks_custom_modules_against_its_latent_size():
+    class OneHead(nn.Module):
+        def forward(self, x):
+            return x.flatten(1)[:, :3]
+
+    with pytest.raises(ValueError, match=r"pair \(mu, logvar\)"):
+        VAE(latent_dim=3, encoder=OneHead())
+
+    class WrongSize(nn.Module):
+        def forward(self, x):
+            return x.flatten(1)[:, :3], x.flatten(1)[:, :3]
+
+    with pytest.raises(ValueError, match=r"expected \(2, 2\)"):
+        VAE(latent_dim=2, encoder=WrongSize())
+    with pytest.raises(ValueError, match=r"expected \(2, 1, 28, 28\)"):
+        VAE(latent_dim=2, decoder=nn.Linear(2, 784))
+
+
+def test_elbo_validates_beta_and_vae_loss_passes_the_likelihood():
+    g = torch.Generator().manual_seed(9)
+    x = torch.rand(3, 1, 28, 28, generator=g)
+    out = VAEOutput(logits=torch.rand(3, 1, 28, 28, generator=g), mu=torch.zeros(3, 2), logvar=torch.zeros(3, 2), z=torch.zeros(3, 2))
+    for beta in (-1.0, float("nan"), "1"):
+        with pytest.raises(ValueError, match="beta must be"):
+            elbo(x, out, beta=beta)
+    gaussian = vae_loss(x, out, likelihood="gaussian", sigma=0.1)
+    expected = -torch.distributions.Normal(out.logits, 0.1).log_prob(x).flatten(1).sum(1).mean()
+    torch.testing.assert_close(gaussian["recon"], expected)
+
+
+def test_gaussian_kl_can_report_each_dimension():
+    mu, logvar = torch.randn(4, 3), torch.randn(4, 3)
+    per_dim = gaussian_kl(mu, logvar, reduction="none")
+    assert per_dim.shape == (4, 3)
+    torch.testing.assert_close(per_dim.sum(1), gaussian_kl(mu, logvar))
+    with pytest.raises(ValueError, match="reduction"):
+        gaussian_kl(mu, logvar, reduction="mean")
+
+
+def test_elbo_estimate_averages_draws_without_touching_the_global_rng():
+    from course_vae import elbo_estimate
+
+    torch.manual_seed(10)
+    model = VAE(latent_dim=2, hidden=(16,))
+    x = torch.rand(6, 1, 28, 28)
+    state = torch.random.get_rng_state()
+    one = elbo_estimate(model, x, draws=1, seed=3)
+    many = elbo_estimate(model, x, draws=50, seed=3, batch_size=4)
+    assert torch.equal(state, torch.random.get_rng_state()) and model.training
+    assert one.shape == many.shape == (6,)
+    assert torch.equal(one, elbo_estimate(model, x, draws=1, seed=3))
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=torch.Generator().manual_seed(3))
+        by_hand = elbo(x, VAEOutput(model.decode(z), mu, logvar, z)).elbo
+    torch.testing.assert_close(one, by_hand)
+    # averaging 50 draws reduces the spread around the ELBO: the 50-draw values vary less across seeds
+    spread_one = torch.stack([elbo_estimate(model, x, draws=1, seed=s) for s in range(20)]).std(0).mean()
+    spread_many = torch.stack([elbo_estimate(model, x, draws=50, seed=s) for s in range(20)]).std(0).mean()
+    assert spread_many < 0.3 * spread_one
+
+
+def test_prior_estimate_needs_no_encoder():
+    class DecoderOnly(nn.Module):
+        latent_dim = 2
+
+        def __init__(self):
+            super().__init__()
+            self.decoder = nn.Sequential(nn.Linear(2, 784), nn.Unflatten(1, (1, 28, 28)))
+
+        def encode(self, x):
+            raise AssertionError("the prior proposal must not call the encoder")
+
+        def decode(self, z):
+            return self.decoder(z)
+
+    estimate = prior_estimate(DecoderOnly(), torch.rand(3, 1, 28, 28), 5)
+    assert estimate.shape == (3,) and torch.isfinite(estimate).all()
+
+
+def test_aggregate_log_density_is_the_mixture_density(monkeypatch):
+    from course_vae import aggregate, aggregate_log_density
+
+    g = torch.Generator().manual_seed(13)
+    mu, logvar, points = torch.randn(5, 2, generator=g), torch.randn(5, 2, generator=g), torch.randn(7, 2, generator=g)
+    mixture = torch.distributions.MixtureSameFamily(
+        torch.distributions.Categorical(torch.ones(5)),
+        torch.distributions.Independent(torch.distributions.Normal(mu, (0.5 * logvar).exp()), 1),
+    )
+    torch.testing.assert_close(aggregate_log_density(points, mu, logvar), mixture.log_prob(points))
+    monkeypatch.setattr(aggregate, "MAX_TERMS", 10)  # one point per chunk: same result
+    torch.testing.assert_close(aggregate_log_density(points, mu, logvar), mixture.log_prob(points))
+    with pytest.raises(ValueError, match="must agree in d"):
+        aggregate_log_density(torch.zeros(3, 4), mu, logvar)
