@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from torch.distributions import MultivariateNormal, kl_divergence
+from torch.distributions import MultivariateNormal
 
 from course_vae import GaussianEncoder, LinearGaussian, gaussian_kl_full
 

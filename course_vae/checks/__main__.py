@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
             results = run_notebook(notebook)
         except (ValueError, FileNotFoundError) as err:
             parser.error(str(err))
-        for name, failure in results.items():
+        for failure in results.values():
             if failure is not None:
                 failed += 1
                 print(f"✗ {failure}")

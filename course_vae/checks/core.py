@@ -56,14 +56,17 @@ def expect_close(
     """Fail unless ``actual`` matches ``expected``.
 
     ``known_mistakes`` pairs the output of a typical wrong implementation with a hint;
-    when the student's output matches one of them, that hint is the message.
+    when the student's output matches one of them, that hint is the message. Tensors are
+    compared without their autograd history.
     """
+    expected = expected.detach()
     actual = actual.detach().to(expected.dtype)
     if not torch.isfinite(actual).all():
         raise CheckFailed(f"{name} returned NaN or infinite {what} where the reference is finite")
     if torch.allclose(actual, expected, rtol=rtol, atol=atol):
         return
     for wrong, hint in known_mistakes:
+        wrong = wrong.detach()
         if wrong.shape == actual.shape and torch.allclose(actual, wrong.to(actual.dtype), rtol=rtol, atol=atol):
             raise CheckFailed(f"{name}: wrong {what}. {hint}")
     diff = (actual - expected).abs()
@@ -102,6 +105,29 @@ def expect_gradients(
                 f"torch operation (no .detach(), .item(), numpy or torch.tensor(...) rebuilding)"
             )
         expect_close(got, want, name, what=f"gradient with respect to {input_name}", rtol=rtol, atol=atol)
+
+
+def expect_values_and_gradients(
+    actual: torch.Tensor,
+    expected: torch.Tensor,
+    inputs: Sequence[torch.Tensor],
+    input_names: Sequence[str],
+    name: str,
+    generator: torch.Generator,
+    *,
+    known_mistakes: Sequence[tuple[torch.Tensor, str]] = (),
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+) -> None:
+    """Values first (with the known-mistake hints), then gradients with respect to ``inputs``.
+
+    The gradients are those of ``sum(actual * w)`` for random weights ``w`` shaped like
+    ``actual``, so every output entry is tested.
+    """
+    expect_close(actual, expected, name, known_mistakes=known_mistakes, rtol=rtol, atol=atol)
+    weights = torch.rand(actual.shape, generator=generator, dtype=expected.dtype) + 0.5
+    expect_gradients(gradient(actual, inputs, weights), gradient(expected, inputs, weights), input_names, name,
+                     rtol=rtol, atol=atol)
 
 
 def passed(name: str, detail: str) -> None:

@@ -34,22 +34,21 @@ def vae_loss(fn) -> None:
         kl_terms = 0.5 * (logvar.exp() + mu.pow(2) - 1 - logvar)  # (B, d)
         kl = kl_terms.sum(1)
         expected = (recon + kl).mean()
-        d_ = lambda t: t.detach()  # noqa: E731
         expect_close(
             loss,
-            d_(expected),
+            expected,
             f"{name}()['loss']",
             what="loss",
             known_mistakes=[
-                (d_((bce.mean(1) + kl).mean()), "The reconstruction is averaged over pixels while the KL is summed: that silently multiplies the KL's weight by 784."),
-                (d_((recon - kl).mean()), "The KL enters with the wrong sign: the loss is -ELBO = reconstruction loss + KL."),
-                (d_(-expected), "That is +ELBO; fit minimizes the loss, so return the negative ELBO."),
-                (d_((F.binary_cross_entropy_with_logits(torch.sigmoid(logits), x, reduction="none").flatten(1).sum(1) + kl).mean()), "The logits went through a sigmoid before a loss that applies its own: pass the logits directly."),
-                (d_((F.binary_cross_entropy(torch.sigmoid(torch.sigmoid(logits)), x, reduction="none").flatten(1).sum(1) + kl).mean()), "The logits went through a sigmoid twice."),
-                (d_((recon + kl).sum()), "The loss is summed over the batch; average it instead."),
-                (d_((recon + kl_terms.mean(1)).mean()), "The KL is averaged over latent dimensions; sum it."),
-                (d_(recon.mean()), "The KL term is missing."),
-                (d_(bce.mean() + kl.mean()), "The reconstruction is averaged over pixels and batch together; sum over the pixels of each image."),
+                ((bce.mean(1) + kl).mean(), "The reconstruction is averaged over pixels while the KL is summed: that silently multiplies the KL's weight by 784."),
+                ((recon - kl).mean(), "The KL enters with the wrong sign: the loss is -ELBO = reconstruction loss + KL."),
+                (-expected, "That is +ELBO; fit minimizes the loss, so return the negative ELBO."),
+                ((F.binary_cross_entropy_with_logits(torch.sigmoid(logits), x, reduction="none").flatten(1).sum(1) + kl).mean(), "The logits went through a sigmoid before a loss that applies its own: pass the logits directly."),
+                ((F.binary_cross_entropy(torch.sigmoid(torch.sigmoid(logits)), x, reduction="none").flatten(1).sum(1) + kl).mean(), "The logits went through a sigmoid twice."),
+                ((recon + kl).sum(), "The loss is summed over the batch; average it instead."),
+                ((recon + kl_terms.mean(1)).mean(), "The KL is averaged over latent dimensions; sum it."),
+                (recon.mean(), "The KL term is missing."),
+                (bce.mean() + kl.mean(), "The reconstruction is averaged over pixels and batch together; sum over the pixels of each image."),
             ],
             rtol=1e-6,
             atol=1e-8,
@@ -57,7 +56,7 @@ def vae_loss(fn) -> None:
         for key, want in (("recon", recon.mean()), ("kl", kl.mean())):
             got = expect_tensor(terms[key], f"{name}()['{key}']")
             expect_shape(got, (), f"{name}()['{key}']", "the batch average, for the training curves")
-            expect_close(got, d_(want), f"{name}()['{key}']", rtol=1e-6, atol=1e-8)
+            expect_close(got, want, f"{name}()['{key}']", rtol=1e-6, atol=1e-8)
         weights = torch.ones((), dtype=D64)
         expect_gradients(gradient(loss, [logits, mu, logvar], weights), gradient(expected, [logits, mu, logvar], weights),
                          ["the logits", "mu", "logvar"], name, rtol=1e-6, atol=1e-9)
