@@ -48,28 +48,22 @@ def log_weights(
             if proposal == "posterior":
                 mu, logvar = model.encode(xb)
                 std = (0.5 * logvar).exp()
-            else:  # the prior needs no encoder; only the latent size, read off the decoder's first call
-                mu = std = None
-            weights = None
+                d, dtype = mu.shape[1], mu.dtype
+            else:  # the prior needs no encoder, only the latent size
+                d, dtype = model.latent_dim, xb.dtype
+            weights = torch.empty(k, b, dtype=dtype, device=xb.device)
             s_chunk = max(1, MAX_PAIRS // b)
             for s in range(0, k, s_chunk):
                 n = min(s_chunk, k - s)
-                d = mu.shape[1] if mu is not None else model.latent_dim
-                dtype = mu.dtype if mu is not None else xb.dtype
                 eps = torch.randn(n, b, d, generator=generator, dtype=dtype).to(xb.device)  # CPU draw, then move
                 if proposal == "posterior":
                     z = mu + std * eps  # (n, b, d)
-                    log_r = Normal(mu, std).log_prob(z).sum(-1)
+                    log_ratio = Normal(0.0, 1.0).log_prob(z).sum(-1) - Normal(mu, std).log_prob(z).sum(-1)  # log p(z) - log q(z|x)
                 else:
-                    z = eps
-                    log_r = Normal(0.0, 1.0).log_prob(z).sum(-1)
-                log_prior = Normal(0.0, 1.0).log_prob(z).sum(-1)  # (n, b)
-                decoded = model.decode(z.reshape(n * b, -1))
+                    z, log_ratio = eps, 0.0  # with z ~ p(z), the weight is p(x | z) alone
+                decoded = model.decode(z.reshape(n * b, d))
                 targets = xb.unsqueeze(0).expand(n, *xb.shape).reshape(n * b, *xb.shape[1:])
-                log_lik = log_likelihood(targets, decoded, likelihood, sigma).view(n, b)
-                if weights is None:
-                    weights = torch.empty(k, b, dtype=log_lik.dtype, device=log_lik.device)
-                weights[s : s + n] = log_lik + log_prior - log_r
+                weights[s : s + n] = log_likelihood(targets, decoded, likelihood, sigma).view(n, b) + log_ratio
             rows.append(weights)
         return torch.cat(rows, dim=1)
     finally:
