@@ -16,7 +16,7 @@ from .likelihoods import bernoulli_log_likelihood, gaussian_log_likelihood
 from .linear_gaussian import LinearGaussian
 from .losses import squared_error
 from .nets import GaussianEncoder, image_decoder, image_encoder, mlp
-from .plotting import latent_grid, scatter_codes, show_grid
+from .plotting import latent_grid, scatter_codes, show_decoded_grid, show_grid
 from .regularizers import contractive_penalty, sparsity_kl
 from .reparameterization import reparameterize
 from .seeding import seed_everything
@@ -55,6 +55,7 @@ __all__ = [
     "reparameterize",
     "scatter_codes",
     "seed_everything",
+    "show_decoded_grid",
     "show_grid",
     "sparsity_kl",
     "squared_error",

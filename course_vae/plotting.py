@@ -137,3 +137,66 @@ def latent_grid(xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
     ys = torch.as_tensor(ys, dtype=torch.float32).flatten()
     grid_y, grid_x = torch.meshgrid(ys.flip(0), xs, indexing="ij")
     return torch.stack([grid_x.flatten(), grid_y.flatten()], dim=1)
+
+
+def show_decoded_grid(
+    images: torch.Tensor,
+    xs: torch.Tensor,
+    ys: torch.Tensor,
+    ax: Axes | None = None,
+    title: str | None = None,
+    padding: int = 2,
+) -> Axes:
+    """Show images decoded on a :func:`latent_grid`, on axes in code coordinates.
+
+    Each image is centred on the code it was decoded from, and the axes are labelled
+    ``z_1`` and ``z_2`` with the codes' own values, so the picture lines up with a
+    :func:`scatter_codes` plot given the same limits. Chapter 1 (and the VAE chapters).
+
+    Args:
+        images: ``(n_y * n_x, C, H, W)`` with values in [0, 1], decoded from
+            ``latent_grid(xs, ys)`` (rows from the largest ``z_2`` down).
+        xs: ``(n_x,)`` evenly spaced, increasing values of ``z_1``, at least two.
+        ys: ``(n_y,)`` evenly spaced, increasing values of ``z_2``, at least two.
+        ax: axes to draw on; a new figure if None.
+        title: an optional title.
+        padding: pixels between neighbouring images.
+
+    Returns:
+        The axes drawn on.
+
+    Raises:
+        ValueError: if the number of images is not ``n_x * n_y``, or ``xs``/``ys`` are
+            not evenly spaced increasing values.
+    """
+    images = torch.as_tensor(images).detach().cpu().float()
+    steps = []
+    for name, values in (("xs", xs), ("ys", ys)):
+        values = torch.as_tensor(values, dtype=torch.float64).flatten()
+        gaps = values.diff()
+        if len(values) < 2 or not bool((gaps > 0).all()) or not torch.allclose(gaps, gaps[0], rtol=1e-4):
+            raise ValueError(f"{name} must hold at least two evenly spaced increasing values, got {values.tolist()}")
+        steps.append((values[0].item(), values[-1].item(), gaps[0].item(), len(values)))
+    (x0, x1, dx, n_x), (y0, y1, dy, n_y) = steps
+    if images.dim() != 4 or len(images) != n_x * n_y:
+        raise ValueError(
+            f"images must have shape (n_y * n_x, C, H, W) = ({n_y * n_x}, C, H, W) for a "
+            f"{n_y} x {n_x} grid, got {tuple(images.shape)}"
+        )
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 6))
+    show_grid(images, nrow=n_x, ax=ax, padding=padding)
+    picture = ax.images[-1]
+    # make_grid puts `padding` pixels before every image and after the last one; cut
+    # half of it at each border, so that every image's centre lies at its code.
+    start, stop = padding // 2, padding - padding // 2
+    array = picture.get_array()
+    picture.set_data(array[start : array.shape[0] - stop, start : array.shape[1] - stop])
+    picture.set_extent((x0 - dx / 2, x1 + dx / 2, y0 - dy / 2, y1 + dy / 2))
+    ax.set_aspect("auto")
+    ax.set_axis_on()
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    if title:
+        ax.set_title(title)
+    return ax
