@@ -6,7 +6,7 @@ which chapter teaches it.
 
 from .aggregate import aggregate_log_density
 from .autoencoder import AEOutput, Autoencoder
-from .data import binarize, load_mnist, toy_2d
+from .data import binarize, load_mnist, moon_images, toy_2d
 from .elbo import ELBOTerms, elbo, elbo_estimate, vae_loss
 from .explorer import LatentExplorer, traversal_grid
 from .history import History
@@ -51,6 +51,7 @@ __all__ = [
     "latent_grid",
     "load_mnist",
     "mlp",
+    "moon_images",
     "prior_estimate",
     "reparameterize",
     "scatter_codes",

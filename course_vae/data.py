@@ -8,7 +8,8 @@ MNIST comes from one of two sources:
 * ``"torchvision"``: the full 60,000 / 10,000 MNIST through
   ``torchvision.datasets.MNIST``, for students who want it. It downloads only when asked.
 
-Generated datasets: 2-D toys (``toy_2d``) from chapter 1 on; more join as chapters need them.
+Generated datasets: 2-D toys (``toy_2d``) and images of the moon's phases
+(``moon_images``) from chapter 1 on; more join as chapters need them.
 """
 
 from __future__ import annotations
@@ -182,3 +183,44 @@ def toy_2d(kind: str, n: int, noise: float = 0.05, seed: int = 0) -> torch.Tenso
 
     points, _ = make_moons(n_samples=n, noise=noise, random_state=seed)
     return torch.as_tensor(points, dtype=torch.float32)
+
+
+def moon_images(phases: torch.Tensor, size: int = 28, radius: float = 10.0, supersample: int = 4) -> torch.Tensor:
+    """Images of the moon at given phases: a centred disk whose lit part grows with the phase.
+
+    Phase 0 is the new moon (all dark), 0.5 the half moon (right half lit), 1 the full
+    moon. The boundary between lit and dark is half an ellipse, as for the real moon, so
+    the lit fraction of the disk is ``(1 - cos(pi * phase)) / 2``. Each pixel is the lit
+    fraction of its area, estimated on a ``supersample x supersample`` grid of points.
+    Used in chapter 1 (interpolating between two codes) because the image between two
+    phases is known exactly.
+
+    Args:
+        phases: ``(n,)`` phases in [0, 1] (a float or a list also works).
+        size: the images are ``size x size`` pixels.
+        radius: the moon's radius in pixels, positive and at most ``size / 2``.
+        supersample: points per pixel side used to estimate each pixel's lit area.
+
+    Returns:
+        float32 tensor of shape ``(n, 1, size, size)`` with values in [0, 1].
+
+    Raises:
+        ValueError: for phases outside [0, 1], a radius that does not fit, or a
+            non-positive ``size`` or ``supersample``.
+    """
+    phases = torch.as_tensor(phases, dtype=torch.float32).flatten()
+    if phases.numel() == 0 or phases.min() < 0 or phases.max() > 1:
+        raise ValueError(f"phases must be a non-empty list of values in [0, 1], got {phases.tolist()}")
+    for name, value in (("size", size), ("supersample", supersample)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if not 0 < radius <= size / 2:
+        raise ValueError(f"radius must be in (0, size / 2] = (0, {size / 2}], got {radius!r}")
+    n = size * supersample
+    centres = (torch.arange(n) + 0.5) / supersample - size / 2  # sample points, origin at the centre
+    v, u = torch.meshgrid(centres, centres, indexing="ij")  # v down the rows, u along the columns
+    half_chord = (radius**2 - v**2).clamp(min=0).sqrt()  # (n, n) half-width of the disk in each row
+    in_disk = u.pow(2) + v.pow(2) <= radius**2
+    # Lit where u lies right of the terminator, the half ellipse u = cos(pi t) * half_chord.
+    lit = in_disk & (u >= torch.cos(math.pi * phases).view(-1, 1, 1) * half_chord)  # (len, n, n)
+    return torch.nn.functional.avg_pool2d(lit.float().unsqueeze(1), supersample)

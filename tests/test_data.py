@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import struct
 
 import pytest
@@ -128,3 +129,33 @@ def test_toy_2d_circle_and_moons():
         toy_2d("circle", 0)
     with pytest.raises(ValueError, match="noise"):
         toy_2d("circle", 10, noise=-1.0)
+
+
+def test_moon_images_light_the_right_fraction_of_the_disk():
+    from course_vae import moon_images
+
+    phases = torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0])
+    moons = moon_images(phases, size=28, radius=10.0, supersample=8)
+    assert moons.shape == (5, 1, 28, 28) and moons.dtype == torch.float32
+    assert moons.min() >= 0 and moons.max() <= 1
+    disk = moons[-1].sum()  # the full moon: the disk's area in pixels
+    assert abs(disk.item() - math.pi * 100) < 2.0
+    assert moons[0].sum() == 0  # the new moon is dark
+    lit_fraction = moons.sum(dim=(1, 2, 3)) / disk
+    torch.testing.assert_close(lit_fraction, (1 - torch.cos(math.pi * phases)) / 2, atol=0.01, rtol=0)
+    # the half moon lights the right half only
+    assert moons[2, 0, :, :13].sum() == 0 and moons[2, 0, :, 15:].sum() > 100
+    # phases grow monotonically: a later phase lights every pixel an earlier one lights
+    assert bool((moons[1:] >= moons[:-1] - 1e-6).all())
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"phases": [1.5]}, "phases"), ({"phases": []}, "phases"), ({"phases": [0.5], "radius": 15.0}, "radius"),
+     ({"phases": [0.5], "size": 0}, "size"), ({"phases": [0.5], "supersample": 1.5}, "supersample")],
+)
+def test_moon_images_reject_bad_input(kwargs, match):
+    from course_vae import moon_images
+
+    with pytest.raises(ValueError, match=match):
+        moon_images(**kwargs)
