@@ -17,31 +17,31 @@ MAX_PAIRS = 20_000
 def log_weights(
     model,
     x: torch.Tensor,
-    k: int,
+    K: int,
     proposal: str = "posterior",
     likelihood: str = "bernoulli",
     sigma: float | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """``log p(x, z_i) - log r(z_i)`` for ``k`` samples ``z_i ~ r`` per example: ``(k, B)``.
+    """``log p(x, z_k) - log r(z_k)`` for ``K`` samples ``z_k ~ r`` per example: ``(K, B)``.
 
     ``proposal="posterior"`` draws from the encoder's ``q(z | x)`` (importance sampling);
     ``"prior"`` draws from ``p(z) = N(0, I)`` (naive Monte Carlo, where the weight is
-    ``log p(x | z_i)``). ``model`` needs ``encode(x) -> (mu, logvar)``,
+    ``log p(x | z_k)``). ``model`` needs ``encode(x) -> (mu, logvar)``,
     ``decode(z) -> decoder output`` and, for the prior, a ``latent_dim`` attribute. Work
-    is split into chunks of at most ``MAX_PAIRS`` decoded images, so ``k = 1000`` fits in
+    is split into chunks of at most ``MAX_PAIRS`` decoded images, so ``K = 1000`` fits in
     memory for any batch. Noise is drawn on the CPU (so ``generator`` works) and moved to
     the data's device.
     """
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    if isinstance(K, bool) or not isinstance(K, int) or K < 1:
+        raise ValueError(f"K, the number of samples, must be a positive integer, got {K!r}")
     if proposal not in ("posterior", "prior"):
         raise ValueError(f"proposal must be 'posterior' or 'prior', got {proposal!r}")
     was_training = model.training
     model.eval()
     try:
         rows = []
-        per_chunk = max(1, MAX_PAIRS // k)
+        per_chunk = max(1, MAX_PAIRS // K)
         for start in range(0, len(x), per_chunk):
             xb = x[start : start + per_chunk]
             b = len(xb)
@@ -51,10 +51,10 @@ def log_weights(
                 d, dtype = mu.shape[1], mu.dtype
             else:  # the prior needs no encoder, only the latent size
                 d, dtype = model.latent_dim, xb.dtype
-            weights = torch.empty(k, b, dtype=dtype, device=xb.device)
+            weights = torch.empty(K, b, dtype=dtype, device=xb.device)
             s_chunk = max(1, MAX_PAIRS // b)
-            for s in range(0, k, s_chunk):
-                n = min(s_chunk, k - s)
+            for s in range(0, K, s_chunk):
+                n = min(s_chunk, K - s)
                 eps = torch.randn(n, b, d, generator=generator, dtype=dtype).to(xb.device)  # CPU draw, then move
                 if proposal == "posterior":
                     z = mu + std * eps  # (n, b, d)
@@ -70,21 +70,21 @@ def log_weights(
         model.train(was_training)
 
 
-def iwae_bound(model, x: torch.Tensor, k: int, **kwargs) -> torch.Tensor:
-    """One draw of ``log (1/k) sum_i p(x, z_i) / q(z_i | x)`` with ``z_i ~ q(z | x)``: ``(B,)``.
+def iwae_bound(model, x: torch.Tensor, K: int, **kwargs) -> torch.Tensor:
+    """One draw of ``log (1/K) sum_k p(x, z_k) / q(z_k | x)`` with ``z_k ~ q(z | x)``: ``(B,)``.
 
-    Its expectation is the importance-weighted bound ``L_k`` (Burda et al., 2016): for
-    ``k = 1`` the ELBO; it never decreases as ``k`` grows, and tends to ``log p(x)`` when
+    Its expectation is the importance-weighted bound ``L_K`` (Burda et al., 2016): for
+    ``K = 1`` the ELBO; it never decreases as ``K`` grows, and tends to ``log p(x)`` when
     the weights are bounded. Computed with ``logsumexp`` for numerical stability.
     Keyword arguments go to :func:`log_weights`.
     """
-    return torch.logsumexp(log_weights(model, x, k, proposal="posterior", **kwargs), dim=0) - math.log(k)
+    return torch.logsumexp(log_weights(model, x, K, proposal="posterior", **kwargs), dim=0) - math.log(K)
 
 
-def prior_estimate(model, x: torch.Tensor, k: int, **kwargs) -> torch.Tensor:
-    """Naive Monte Carlo ``log (1/k) sum_i p(x | z_i)`` with ``z_i ~ p(z)``: ``(B,)``.
+def prior_estimate(model, x: torch.Tensor, K: int, **kwargs) -> torch.Tensor:
+    """Naive Monte Carlo ``log (1/K) sum_k p(x | z_k)`` with ``z_k ~ p(z)``: ``(B,)``.
 
     Also a stochastic lower bound on ``log p(x)`` in expectation, but a very loose one
     when the posterior is much narrower than the prior (chapter 2).
     """
-    return torch.logsumexp(log_weights(model, x, k, proposal="prior", **kwargs), dim=0) - math.log(k)
+    return torch.logsumexp(log_weights(model, x, K, proposal="prior", **kwargs), dim=0) - math.log(K)

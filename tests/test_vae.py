@@ -119,7 +119,7 @@ def test_iwae_k1_averages_to_the_elbo_and_grows_with_k():
 def test_log_weights_validate_their_arguments():
     vae = ExactLinearVAE()
     x = vae.model.sample(2)
-    with pytest.raises(ValueError, match="k must be a positive integer"):
+    with pytest.raises(ValueError, match="K, the number of samples, must be a positive integer"):
         iwae_bound(vae, x, 0, likelihood="gaussian", sigma=0.4)
     with pytest.raises(ValueError, match="proposal must be"):
         iwae.log_weights(vae, x, 3, proposal="uniform", likelihood="gaussian", sigma=0.4)
