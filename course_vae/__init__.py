@@ -11,15 +11,17 @@ from .elbo import ELBOTerms, elbo, elbo_estimate, vae_loss
 from .explorer import LatentExplorer, traversal_grid
 from .history import History
 from .iwae import iwae_bound, prior_estimate
-from .kl import gaussian_kl, gaussian_kl_full
+from .kl import gaussian_kl, gaussian_kl_full, kl_per_dimension
 from .likelihoods import bernoulli_log_likelihood, gaussian_log_likelihood
 from .linear_gaussian import LinearGaussian
 from .losses import squared_error
-from .nets import GaussianEncoder, image_decoder, image_encoder, mlp
+from .metrics import mig, mig_report
+from .nets import GaussianEncoder, conv_decoder, conv_encoder, image_decoder, image_encoder, mlp
 from .plotting import latent_grid, scatter_codes, show_decoded_grid, show_grid
 from .regularizers import contractive_penalty, sparsity_kl
 from .reparameterization import reparameterize
 from .seeding import seed_everything
+from .shapes import ShapesGrid, shapes_dataset
 from .training import TrainingDiverged, evaluate, fit, train_epoch
 from .vae import VAE, VAEOutput
 
@@ -31,6 +33,7 @@ __all__ = [
     "History",
     "LatentExplorer",
     "LinearGaussian",
+    "ShapesGrid",
     "TrainingDiverged",
     "VAE",
     "VAEOutput",
@@ -38,6 +41,8 @@ __all__ = [
     "bernoulli_log_likelihood",
     "binarize",
     "contractive_penalty",
+    "conv_decoder",
+    "conv_encoder",
     "elbo",
     "elbo_estimate",
     "evaluate",
@@ -48,14 +53,18 @@ __all__ = [
     "image_decoder",
     "image_encoder",
     "iwae_bound",
+    "kl_per_dimension",
     "latent_grid",
     "load_mnist",
+    "mig",
+    "mig_report",
     "mlp",
     "moon_images",
     "prior_estimate",
     "reparameterize",
     "scatter_codes",
     "seed_everything",
+    "shapes_dataset",
     "show_decoded_grid",
     "show_grid",
     "sparsity_kl",

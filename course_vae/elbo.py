@@ -63,15 +63,37 @@ def elbo(x: torch.Tensor, out: VAEOutput, beta: float = 1.0, likelihood: str = "
 
 
 def vae_loss(x: torch.Tensor, out: VAEOutput, beta: float = 1.0, likelihood: str = "bernoulli",
-             sigma: float | None = None) -> dict[str, torch.Tensor]:
+             sigma: float | None = None, capacity: float | None = None, gamma: float | None = None) -> dict[str, torch.Tensor]:
     """The training loss for :func:`course_vae.fit`: the negative ELBO averaged over the batch.
 
     Returns ``{"loss": -mean(elbo), "recon": mean(recon), "kl": mean(kl)}``, so the curves
-    of the two terms can be plotted apart; arguments as in :func:`elbo`. The exercise of
-    chapter 4 writes this function (for the Bernoulli likelihood).
+    of the two terms can be plotted apart; arguments as in :func:`elbo`. ``beta`` weighs
+    the KL (the beta-VAE of chapter 5; ``beta = 1`` is the ELBO). The exercise of chapter
+    4 writes this function (for the Bernoulli likelihood), that of chapter 5 its ``beta``.
+
+    With a ``capacity`` ``C`` (in nats), the loss is instead the capacity objective of
+    Burgess et al. (2018), ``mean(recon) + gamma * |mean(kl) - C|``: the batch's average
+    KL is pulled towards ``C`` from both sides, and the returned dict also holds
+    ``"capacity"`` so the curves can show it. Chapter 5 raises ``C`` during training.
+
+    Raises:
+        ValueError: for a negative or non-finite ``capacity``, a ``gamma`` that is not a
+            positive number, ``gamma`` without ``capacity``, or ``beta`` other than 1
+            together with ``capacity`` (the capacity objective has no beta).
     """
     terms = elbo(x, out, beta=beta, likelihood=likelihood, sigma=sigma)
-    return {"loss": -terms.elbo.mean(), "recon": terms.recon.mean(), "kl": terms.kl.mean()}
+    recon, kl = terms.recon.mean(), terms.kl.mean()
+    if capacity is None:
+        if gamma is not None:
+            raise ValueError("gamma weighs |KL - capacity|; pass a capacity (in nats) with it, or drop gamma")
+        return {"loss": -terms.elbo.mean(), "recon": recon, "kl": kl}
+    if isinstance(capacity, bool) or not isinstance(capacity, (int, float)) or not (math.isfinite(capacity) and capacity >= 0):
+        raise ValueError(f"capacity must be a finite number of nats >= 0, got {capacity!r}")
+    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not (math.isfinite(gamma) and gamma > 0):
+        raise ValueError(f"the capacity objective needs a positive finite gamma, got {gamma!r}")
+    if beta != 1.0:
+        raise ValueError(f"beta must stay 1 with a capacity: the capacity objective weighs |KL - C| by gamma, got beta={beta!r}")
+    return {"loss": recon + gamma * (kl - capacity).abs(), "recon": recon, "kl": kl, "capacity": float(capacity)}
 
 
 @torch.no_grad()

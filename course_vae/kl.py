@@ -31,6 +31,27 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, reduction: str = "sum") 
     return per_dimension.sum(dim=-1) if reduction == "sum" else per_dimension
 
 
+def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """The KL to the prior carried by each latent dimension, averaged over the batch.
+
+    ``gaussian_kl(mu, logvar, reduction="none").mean(0)``: entry ``j`` is the average of
+    ``1/2 (exp(logvar_j) + mu_j^2 - 1 - logvar_j)`` over the examples, and the entries sum
+    to the average KL. A dimension near 0 carries no information (its posterior is the
+    prior for every example). Taught in chapter 5 (which dimensions a beta-VAE uses),
+    reused in chapter 6 (posterior collapse).
+
+    Args:
+        mu: means ``(B, d)``.
+        logvar: log-variances ``(B, d)``.
+
+    Returns:
+        ``(d,)``, non-negative.
+    """
+    if mu.dim() != 2:
+        raise ValueError(f"mu and logvar must have shape (B, d), got {tuple(mu.shape)}")
+    return gaussian_kl(mu, logvar, reduction="none").mean(dim=0)
+
+
 def gaussian_kl_full(mu0: torch.Tensor, cov0: torch.Tensor, mu1: torch.Tensor, cov1: torch.Tensor) -> torch.Tensor:
     """``KL(N(mu0, cov0) || N(mu1, cov1))`` for full covariance matrices, batched.
 

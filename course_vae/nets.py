@@ -79,16 +79,22 @@ class GaussianEncoder(nn.Module):
     ``GaussianEncoder([784, 256], latent_dim=2)`` flattens the input, applies
     ``mlp([784, 256])`` and the activation, then two linear heads give the mean and the
     log-variance of ``q(z | x) = N(mu, diag(exp(logvar)))``. The log-variance head is
-    unconstrained: any real output is a valid log-variance. Taught in chapter 2, used
-    by the VAE of chapter 4.
+    unconstrained: any real output is a valid log-variance. A ``trunk`` module, if given,
+    replaces the MLP and must map the input to ``(B, sizes[-1])`` features (chapter 5's
+    :func:`conv_encoder` passes convolutions). Taught in chapter 2, used by the VAE of
+    chapter 4.
     """
 
-    def __init__(self, sizes: Sequence[int], latent_dim: int, activation: Callable[[], nn.Module] = nn.ReLU) -> None:
+    def __init__(self, sizes: Sequence[int], latent_dim: int, activation: Callable[[], nn.Module] = nn.ReLU,
+                 trunk: nn.Module | None = None) -> None:
         super().__init__()
         if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
             raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
         sizes = list(sizes)
-        self.trunk = nn.Sequential(nn.Flatten(), mlp(sizes, activation), activation()) if len(sizes) > 1 else nn.Flatten()
+        if trunk is not None:  # a given trunk (e.g. convolutions) ending in sizes[-1] features
+            self.trunk = trunk
+        else:
+            self.trunk = nn.Sequential(nn.Flatten(), mlp(sizes, activation), activation()) if len(sizes) > 1 else nn.Flatten()
         width = sizes[-1] if sizes else 0
         if width < 1:
             raise ValueError(f"GaussianEncoder needs at least the input size, got sizes {sizes}")
@@ -99,3 +105,71 @@ class GaussianEncoder(nn.Module):
         """``(B, ...) -> (mu (B, d), logvar (B, d))``."""
         h = self.trunk(x)
         return self.mu(h), self.logvar(h)
+
+
+def _conv_plan(image_shape: Sequence[int], channels: Sequence[int], name: str) -> tuple[int, int, int]:
+    """Check the arguments of the conv blocks; return ``(C, H, W)`` of the image."""
+    image_shape = tuple(image_shape)
+    if len(image_shape) != 3 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in image_shape):
+        raise ValueError(f"{name}: image_shape must be (C, H, W) with positive integers, got {image_shape}")
+    channels = list(channels)
+    if not channels or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in channels):
+        raise ValueError(f"{name}: channels must be a non-empty sequence of positive integers, got {channels}")
+    factor = 2 ** len(channels)
+    _, height, width = image_shape
+    if height % factor or width % factor:
+        raise ValueError(f"{name}: {len(channels)} stride-2 layers need H and W divisible by {factor}, "
+                         f"got {height} x {width}; use fewer channels entries or another image size")
+    return image_shape
+
+
+def conv_encoder(latent_dim: int, image_shape: Sequence[int] = (1, 32, 32), channels: Sequence[int] = (16, 32, 32),
+                 hidden: int = 128, activation: Callable[[], nn.Module] = nn.ReLU) -> GaussianEncoder:
+    """A convolutional Gaussian encoder ``x (B, C, H, W) -> (mu (B, d), logvar (B, d))``.
+
+    One ``Conv2d(kernel 4, stride 2, padding 1)`` per entry of ``channels``, each halving
+    the height and width, then a linear layer to ``hidden`` features and the two heads of
+    :class:`GaussianEncoder`: the encoder of Burgess et al. (2018), smaller. Pass it to
+    ``VAE(encoder=...)``. Taught in chapter 5.
+
+    Raises:
+        ValueError: if ``H`` or ``W`` is not divisible by ``2 ** len(channels)``, or for
+            non-positive sizes.
+    """
+    image_shape = _conv_plan(image_shape, channels, "conv_encoder")
+    layers: list[nn.Module] = []
+    n_in = image_shape[0]
+    for n_out in channels:
+        layers += [nn.Conv2d(n_in, n_out, kernel_size=4, stride=2, padding=1), activation()]
+        n_in = n_out
+    side_h, side_w = image_shape[1] >> len(channels), image_shape[2] >> len(channels)
+    layers += [nn.Flatten(), nn.Linear(n_in * side_h * side_w, hidden), activation()]
+    return GaussianEncoder([hidden], latent_dim, activation, trunk=nn.Sequential(*layers))
+
+
+def conv_decoder(latent_dim: int, image_shape: Sequence[int] = (1, 32, 32), channels: Sequence[int] = (32, 32, 16),
+                 hidden: int = 128, activation: Callable[[], nn.Module] = nn.ReLU) -> nn.Sequential:
+    """A convolutional decoder ``z (B, d) -> logits (B, C, H, W)``, the mirror of :func:`conv_encoder`.
+
+    Linear layers to ``hidden`` features and to a ``channels[0] x H/2^n x W/2^n`` map,
+    then one ``ConvTranspose2d(kernel 4, stride 2, padding 1)`` per entry of ``channels``,
+    each doubling the height and width; the last one outputs ``C`` channels of logits
+    (no activation). Pass it to ``VAE(decoder=...)``. Taught in chapter 5.
+
+    Raises:
+        ValueError: as :func:`conv_encoder`, and for a non-positive ``latent_dim``.
+    """
+    if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
+        raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
+    image_shape = _conv_plan(image_shape, channels, "conv_decoder")
+    n = len(channels)
+    side_h, side_w = image_shape[1] >> n, image_shape[2] >> n
+    layers: list[nn.Module] = [nn.Linear(latent_dim, hidden), activation(),
+                               nn.Linear(hidden, channels[0] * side_h * side_w), activation(),
+                               nn.Unflatten(1, (channels[0], side_h, side_w))]
+    outs = [*channels[1:], image_shape[0]]
+    for i, (n_in, n_out) in enumerate(zip(channels, outs)):
+        layers.append(nn.ConvTranspose2d(n_in, n_out, kernel_size=4, stride=2, padding=1))
+        if i < n - 1:
+            layers.append(activation())
+    return nn.Sequential(*layers)
