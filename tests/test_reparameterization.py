@@ -36,3 +36,11 @@ def test_the_generator_makes_draws_repeatable():
 def test_shapes_must_match():
     with pytest.raises(ValueError, match="same shape"):
         reparameterize(torch.zeros(3, 2), torch.zeros(3, 1))
+
+
+def test_source_fits_the_book_column():
+    # Chapter 3 prints the function with inspect.getsource: no line may need scrolling.
+    import inspect
+
+    lines = inspect.getsource(reparameterize).splitlines()
+    assert max(len(line) for line in lines) <= 76
