@@ -48,6 +48,57 @@ def test_cli_passes_solutions_and_fails_exercises(capsys):
     assert run_notebook(solution) == {"squared_error": None}
 
 
+def _chapter1_notebook(tmp_path, sparsity_source):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("import torch\nfrom course_vae import does_not_exist"),  # a broken import
+        nbformat.v4.new_code_cell(sparsity_source),
+        nbformat.v4.new_code_cell(
+            "def contractive_penalty(encoder, x):\n"
+            "    import course_vae\n"
+            "    return course_vae.contractive_penalty(encoder, x)"
+        ),
+    ]
+    path = tmp_path / "01_autoencoders.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_cli_reports_in_exercise_order(tmp_path, capsys):
+    path = _chapter1_notebook(tmp_path, "def sparsity_kl(a, rho):\n    return a.abs().sum()")
+    assert checks_cli.main([str(path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    first, second = lines[0], lines[1]
+    assert first.startswith("✗ sparsity_kl") and "L1 activity penalty" in first
+    assert second.startswith("✓ contractive_penalty")
+    assert lines[-1] == "1 exercise(s) failed"
+
+
+def test_cli_goes_on_after_a_checker_crash(tmp_path, capsys, monkeypatch):
+    from course_vae.checks import autoencoders
+
+    def crashing_checker(fn):
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(autoencoders.EXERCISES, "sparsity_kl", crashing_checker)
+    path = _chapter1_notebook(tmp_path, "def sparsity_kl(a, rho):\n    return a.mean()")
+    assert checks_cli.main([str(path), str(tmp_path / "not_a_chapter.ipynb")]) == 1
+    out = capsys.readouterr().out
+    assert "✗ sparsity_kl: checking it stopped with RuntimeError: boom" in out
+    assert out.index("✗ sparsity_kl") < out.index("✓ contractive_penalty")
+    assert "not_a_chapter.ipynb" in out and "2 exercise(s) failed" in out
+
+
+def test_run_notebook_reports_every_exercise_in_order(tmp_path):
+    path = _chapter1_notebook(tmp_path, "def sparsity_kl(a, rho):\n    raise ValueError('half done')")
+    seen = []
+    results = run_notebook(path, report=lambda name, failure: seen.append(name))
+    assert list(results) == seen == ["sparsity_kl", "contractive_penalty"]
+    assert "raised ValueError: half done" in results["sparsity_kl"] and results["contractive_penalty"] is None
+
+
 def test_module_for_rejects_names_without_checks():
     with pytest.raises(ValueError, match="NN_topic"):
         module_for("warmup.ipynb")

@@ -26,6 +26,8 @@ def definitions(path: str | Path) -> dict[str, object]:
     ``class`` blocks are executed in cell order, while other statements (training,
     plotting, checks) are skipped. So ``definitions("exercises/00_warmup.ipynb")
     ["squared_error"]`` is the student's function, even if its cell also runs code.
+    A statement that fails (an import of a missing name, a decorator that raises) is
+    skipped, so one broken cell does not hide the other exercises.
     """
     notebook = nbformat.read(Path(path), as_version=4)
     namespace: dict[str, object] = {"__name__": "__notebook__"}
@@ -36,8 +38,12 @@ def definitions(path: str | Path) -> dict[str, object]:
             tree = ast.parse(_python_source(cell.source))
         except SyntaxError:
             continue  # a cell that does not parse defines nothing we can use
-        kept = [node for node in tree.body if isinstance(node, DEFINITIONS)]
-        if kept:
-            code = compile(ast.Module(body=kept, type_ignores=[]), f"{path} (cell {index})", "exec")
-            exec(code, namespace)  # noqa: S102 - running the notebook's own definitions is the point
+        for node in tree.body:
+            if not isinstance(node, DEFINITIONS):
+                continue
+            code = compile(ast.Module(body=[node], type_ignores=[]), f"{path} (cell {index})", "exec")
+            try:
+                exec(code, namespace)  # noqa: S102 - running the notebook's own definitions is the point
+            except Exception:  # noqa: BLE001 - e.g. a failing import: the checks then report what is missing
+                continue
     return namespace
