@@ -47,7 +47,8 @@ def progress_record(model: dict, state: dict) -> str | None:
         return None
 
     def text(child):
-        return html.unescape(str(child.get("state", {}).get("value", ""))).replace("\xa0", " ").strip()
+        value = html.unescape(str(child.get("state", {}).get("value", "")))
+        return re.sub(r"[\xa0\u2007]", " ", value).strip()  # tqdm.notebook pads with figure spaces
 
     bar = children[1].get("state", {})
     total = bar.get("max") or 0

@@ -50,7 +50,8 @@ async () => {
   // Outputs: no empty output box; a widget note has its static figure in a neighbouring
   // cell; no widget view left for a widget manager that is not there.
   const cells = [...document.querySelectorAll("div.cell")];
-  const hasVisual = (el) => el.querySelector("img, svg, canvas, table, mjx-container, iframe, video");
+  const visual = "img, svg, canvas, table, mjx-container, iframe, video";
+  const hasVisual = (el) => el.matches(visual) || el.querySelector(visual);
   const empty_outputs = [...document.querySelectorAll("div.cell_output > *")]
     .filter((el) => !el.textContent.trim() && !hasVisual(el) && el.tagName !== "STYLE")
     .map((el) => ({ html: snippet(el.outerHTML, 120), section: where(el) }));
@@ -75,7 +76,7 @@ async () => {
   // One search field in the page's frame (pydata's top bar used to add a second one).
   const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
   const search_fields = [...document.querySelectorAll(".search-button-field, .search-button, form.bd-search")]
-    .filter((el) => visible(el) && !el.closest("article, dialog")).length;
+    .filter((el) => visible(el) && !el.closest("main, dialog")).length;  // search.html's own form is in main
 
   return {
     search_fields, title: document.title, broken_images, raw_math, math_count: math.length, unrendered_math,
