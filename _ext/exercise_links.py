@@ -125,7 +125,8 @@ class ExerciseList(SphinxDirective):
             para += nodes.literal("", notebook)
             para += nodes.Text(", ")
             para += nodes.reference("", "open in Colab", refuri=_colab(options, notebook), classes=["exercise-colab"])
-            chapters = sorted((root / "book").glob(f"{exercise.name[:2]}_*.ipynb"))
+            chapters = [p for p in sorted((root / "book").glob(f"{exercise.name[:2]}_*.ipynb"))
+                        if f"book/{p.stem}" in self.env.found_docs]  # built pages only
             if chapters:
                 para += nodes.Text("; practises ")
                 xref = addnodes.pending_xref("", refdomain="std", reftype="doc",
