@@ -13,7 +13,7 @@ class AEOutput:
     """What :meth:`Autoencoder.forward` returns."""
 
     x_hat: torch.Tensor  # (B, ...) the reconstruction, shaped like the input
-    z: torch.Tensor  # (B, k) the code
+    z: torch.Tensor  # (B, d) the code
 
 
 class Autoencoder(nn.Module):
@@ -29,11 +29,11 @@ class Autoencoder(nn.Module):
         self.decoder = decoder
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, ...) -> (B, k)``."""
+        """``(B, ...) -> (B, d)``."""
         return self.encoder(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """``(B, k) -> (B, ...)``."""
+        """``(B, d) -> (B, ...)``."""
         return self.decoder(z)
 
     def forward(self, x: torch.Tensor) -> AEOutput:

@@ -46,28 +46,28 @@ def contractive_penalty(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
     ``J(x) = d encoder(x) / d x`` is the encoder's Jacobian at ``x``; its squared
     Frobenius norm is the sum of the *squares* of all partial derivatives
-    ``d z_k / d x_i``. Rifai et al. (2011). The result stays differentiable in the
+    ``d z_j / d x_i``. Rifai et al. (2011). The result stays differentiable in the
     encoder's parameters (``create_graph=True``), so it can be added to a loss.
 
     The encoder must treat examples independently (no batch statistics, such as
     BatchNorm in training mode), because the Jacobian is computed for the whole batch
-    at once: one backward pass per code dimension ``k``.
+    at once: one backward pass per code dimension (``d`` of them).
 
     Args:
-        encoder: maps ``(B, ...) -> (B, K)``.
+        encoder: maps ``(B, ...) -> (B, d)``.
         x: inputs ``(B, ...)``.
 
     Returns:
         ``(B,)``: the squared Frobenius norm of each example's Jacobian.
     """
     x = x.detach().requires_grad_(True)
-    z = encoder(x)  # (B, K)
+    z = encoder(x)  # (B, d)
     if z.dim() != 2 or len(z) != len(x):
-        raise ValueError(f"the encoder must map (B, ...) to (B, K), got output shape {tuple(z.shape)}")
+        raise ValueError(f"the encoder must map (B, ...) to (B, d), got output shape {tuple(z.shape)}")
     penalty = x.new_zeros(len(x))
-    for k in range(z.shape[1]):
-        # Row k of every example's Jacobian: examples are independent, so the gradient of
-        # the batch sum of z_k with respect to x holds each example's d z_k / d x.
-        (row,) = torch.autograd.grad(z[:, k].sum(), x, create_graph=True)
+    for j in range(z.shape[1]):
+        # Row j of every example's Jacobian: examples are independent, so the gradient of
+        # the batch sum of z_j with respect to x holds each example's d z_j / d x.
+        (row,) = torch.autograd.grad(z[:, j].sum(), x, create_graph=True)
         penalty = penalty + row.pow(2).flatten(1).sum(dim=1)
     return penalty

@@ -90,5 +90,5 @@ def test_contractive_penalty_scales_with_the_square_of_the_code():
 
 
 def test_contractive_penalty_rejects_an_encoder_that_does_not_give_codes():
-    with pytest.raises(ValueError, match=r"\(B, K\)"):
+    with pytest.raises(ValueError, match=r"\(B, d\)"):
         contractive_penalty(nn.Identity(), torch.rand(3, 2, 2))
