@@ -61,6 +61,15 @@ async () => {
   }).map((note) => ({ note: snippet(note.textContent, 80), section: where(note) }));
   const widget_views = document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length;
 
+  // Error outputs (a traceback) in a cell that is not tagged raises-exception on purpose.
+  const error_outputs = [...document.querySelectorAll("div.cell_output .output")]
+    .filter((el) => el.classList.contains("traceback") || el.textContent.includes("Traceback (most recent call last)"))
+    .filter((el) => !(el.closest("div.cell") || el).classList.contains("tag_raises-exception"))
+    .map((el) => {
+      const lines = el.textContent.split("\n").map((line) => line.trim()).filter(Boolean);
+      return { section: where(el), error: snippet(lines.filter((l) => /^\w+(Error|Exception)\b/.test(l)).pop() || lines.pop() || "", 100) };
+    });
+
   // Text outputs wider than their column (the reader would have to scroll sideways).
   const wide = [...document.querySelectorAll("div.cell_output pre, div.cell_output > div.output")]
     .filter((el) => el.scrollWidth > el.clientWidth + 1);
@@ -79,7 +88,7 @@ async () => {
     .filter((el) => visible(el) && !el.closest("main, dialog")).length;  // search.html's own form is in main
 
   return {
-    search_fields, title: document.title, broken_images, raw_math, math_count: math.length, unrendered_math,
+    search_fields, error_outputs, title: document.title, broken_images, raw_math, math_count: math.length, unrendered_math,
     math_errors, lone_punctuation, links, ids, empty_outputs, widgets_without_figure, widget_views,
     overflowing_outputs, output_count: document.querySelectorAll("div.cell_output").length,
   };

@@ -3,7 +3,7 @@
 A page fails when it has a script error, requests another host, shows a broken image, an
 unrendered formula, a lone punctuation mark after a display formula, a link or anchor
 that leads nowhere, an empty output box or a widget without its static figure, a text
-output wider than its column, or a second search field. Run after building the book:
+output wider than its column, a traceback in an output, or a second search field. Run after building the book:
 
     .venv/bin/python -m pytest tests/browser
 """
@@ -83,6 +83,12 @@ def test_no_empty_output_and_widgets_have_their_figure(page, page_reports):
     assert not report["empty_outputs"], f"{page}: empty output boxes{format_items(report['empty_outputs'])}"
     assert not report["widgets_without_figure"], (
         f"{page}: widgets without a static figure in the cell before or after{format_items(report['widgets_without_figure'])}")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_error_outputs(page, page_reports):
+    errors = page_reports(page)["error_outputs"]
+    assert not errors, f"{page}: tracebacks in outputs (tag the cell raises-exception if the error is the point){format_items(errors)}"
 
 
 @pytest.mark.parametrize("page", PAGES)
