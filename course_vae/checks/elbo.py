@@ -76,7 +76,7 @@ def gaussian_kl(fn) -> None:
         expect_values_and_gradients(out, _reference_kl(mu, logvar), [mu, logvar], ["mu", "logvar"], name, g,
                                     known_mistakes=kl_variants(mu.to(F64), logvar.to(F64)), dtype=dtype, probe=probe,
                                     axes=("example",), input_axes=[LATENT_AXES, LATENT_AXES])
-    passed(name, f"values and gradients match torch.distributions on {len(cases)} probes (d from 1 to 20, a batch of one, "
+    passed(name, f"values and gradients match torch.distributions on {len(cases)} probes (latent sizes 1 to 20, a batch of one, "
                  "extreme variances, float32)")
 
 
