@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
+from scipy import stats
 
 from .core import (
     F32,
@@ -33,25 +34,15 @@ MAX_KS = 0.006  # Kolmogorov-Smirnov distance of the pooled noise from N(0, 1) (
 TAILS = ((2.0, 0.05), (3.0, 0.2))  # P(|eps| > t) within this relative error of the Gaussian's (>= 6.5 s.e.)
 
 
-def _normal_cdf(t: torch.Tensor) -> torch.Tensor:
-    return 0.5 * torch.erfc(-t / math.sqrt(2))
-
-
 def ks_distance(eps: torch.Tensor) -> float:
     """Kolmogorov-Smirnov distance between the empirical CDF of ``eps`` and N(0, 1)."""
-    values = eps.flatten().to(F64).sort().values
-    n = len(values)
-    cdf = _normal_cdf(values)
-    above = torch.arange(1, n + 1, dtype=F64) / n - cdf
-    below = cdf - torch.arange(0, n, dtype=F64) / n
-    return float(torch.maximum(above, below).max())
+    return float(stats.kstest(eps.detach().flatten().to(F64).numpy(), "norm").statistic)
 
 
 def _correlation(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = a.flatten().to(F64), b.flatten().to(F64)
-    a, b = a - a.mean(), b - b.mean()
-    denominator = float(a.norm() * b.norm())
-    return float(a @ b) / denominator if denominator > 0 else 1.0
+    """Pearson correlation of two tensors' entries (1 if one of them is constant)."""
+    value = float(torch.corrcoef(torch.stack([a.flatten().to(F64), b.flatten().to(F64)]))[0, 1])
+    return value if math.isfinite(value) else 1.0
 
 
 def _coordinate(j: int, mu: torch.Tensor, logvar: torch.Tensor) -> str:
