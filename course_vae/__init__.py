@@ -4,6 +4,7 @@ The chapters in ``book/`` import from here; each public function says in its doc
 which chapter teaches it.
 """
 
+from .active_units import active_units, unit_activity
 from .aggregate import aggregate_log_density
 from .autoencoder import AEOutput, Autoencoder
 from .data import binarize, load_mnist, moon_images, toy_2d
@@ -37,6 +38,7 @@ __all__ = [
     "TrainingDiverged",
     "VAE",
     "VAEOutput",
+    "active_units",
     "aggregate_log_density",
     "bernoulli_log_likelihood",
     "binarize",
@@ -72,5 +74,6 @@ __all__ = [
     "toy_2d",
     "train_epoch",
     "traversal_grid",
+    "unit_activity",
     "vae_loss",
 ]
