@@ -13,6 +13,7 @@ from .explorer import LatentExplorer, traversal_grid
 from .history import History
 from .iwae import iwae_bound, prior_estimate
 from .kl import gaussian_kl, gaussian_kl_full, kl_per_dimension
+from .kl_schedule import kl_weight
 from .likelihoods import bernoulli_log_likelihood, gaussian_log_likelihood
 from .linear_gaussian import LinearGaussian
 from .losses import squared_error
@@ -56,6 +57,7 @@ __all__ = [
     "image_encoder",
     "iwae_bound",
     "kl_per_dimension",
+    "kl_weight",
     "latent_grid",
     "load_mnist",
     "mig",
