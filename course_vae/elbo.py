@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .kl import gaussian_kl
+from .kl import gaussian_kl, kl_per_dimension
 from .likelihoods import bernoulli_log_likelihood, gaussian_log_likelihood
 from .vae import VAEOutput
 
@@ -63,7 +63,8 @@ def elbo(x: torch.Tensor, out: VAEOutput, beta: float = 1.0, likelihood: str = "
 
 
 def vae_loss(x: torch.Tensor, out: VAEOutput, beta: float = 1.0, likelihood: str = "bernoulli",
-             sigma: float | None = None, capacity: float | None = None, gamma: float | None = None) -> dict[str, torch.Tensor]:
+             sigma: float | None = None, capacity: float | None = None, gamma: float | None = None,
+             free_bits: float = 0.0) -> dict[str, torch.Tensor]:
     """The training loss for :func:`course_vae.fit`: the negative ELBO averaged over the batch.
 
     Returns ``{"loss": -mean(elbo), "recon": mean(recon), "kl": mean(kl)}``, so the curves
@@ -76,13 +77,32 @@ def vae_loss(x: torch.Tensor, out: VAEOutput, beta: float = 1.0, likelihood: str
     KL is pulled towards ``C`` from both sides, and the returned dict also holds
     ``"capacity"`` so the curves can show it. Chapter 5 raises ``C`` during training.
 
+    With ``free_bits`` ``lambda > 0`` (nats per latent dimension; Kingma et al. 2016),
+    the KL term becomes ``sum_j max(lambda, KL_j)``, where ``KL_j`` is the KL of latent
+    dimension ``j`` averaged over the batch (:func:`course_vae.kl_per_dimension`): a
+    dimension whose average KL is below ``lambda`` gets no gradient from the KL term,
+    so the encoder is not pushed to close it. The loss is
+    ``mean(recon) + beta * sum_j max(lambda, KL_j)``; ``"kl"`` stays the true average
+    KL, and the dict also holds ``"kl_objective"``, the clamped sum. ``free_bits = 0``
+    (the default) is the plain loss. Chapter 6.
+
     Raises:
         ValueError: for a negative or non-finite ``capacity``, a ``gamma`` that is not a
-            positive number, ``gamma`` without ``capacity``, or ``beta`` other than 1
-            together with ``capacity`` (the capacity objective has no beta).
+            positive number, ``gamma`` without ``capacity``, ``beta`` other than 1
+            together with ``capacity`` (the capacity objective has no beta), a negative
+            or non-finite ``free_bits``, or ``free_bits`` together with ``capacity``.
     """
+    if isinstance(free_bits, bool) or not isinstance(free_bits, (int, float)) or not (math.isfinite(free_bits) and free_bits >= 0):
+        raise ValueError(f"free_bits must be a finite number of nats per latent dimension >= 0 (0 = off), got {free_bits!r}")
+    if free_bits > 0 and capacity is not None:
+        raise ValueError("free_bits and capacity are two different KL objectives; pass one of them, not both")
     terms = elbo(x, out, beta=beta, likelihood=likelihood, sigma=sigma)
     recon, kl = terms.recon.mean(), terms.kl.mean()
+    if free_bits > 0:
+        if gamma is not None:
+            raise ValueError("gamma weighs |KL - capacity|; pass a capacity (in nats) with it, or drop gamma")
+        kl_objective = kl_per_dimension(out.mu, out.logvar).clamp(min=free_bits).sum()
+        return {"loss": recon + beta * kl_objective, "recon": recon, "kl": kl, "kl_objective": kl_objective}
     if capacity is None:
         if gamma is not None:
             raise ValueError("gamma weighs |KL - capacity|; pass a capacity (in nats) with it, or drop gamma")
