@@ -3,12 +3,15 @@
 A loss function has the signature ``loss_fn(model, batch) -> dict`` and returns named
 scalar tensors averaged over the batch, one of them called ``"loss"`` (the quantity to
 minimize, e.g. the negative ELBO); the others (``"recon"``, ``"kl"``, ...) are tracked
-so their curves can be shown apart. Data stay in memory as tensors. Taught in chapter 3
-(the AEVB algorithm) and used by every chapter that trains.
+so their curves can be shown apart. A loss function that also has parameters ``step``
+and ``total_steps`` is told the training step, so it can follow a schedule such as a KL
+warm-up (chapter 6). Data stay in memory as tensors. Taught in chapter 3 (the AEVB
+algorithm) and used by every chapter that trains.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -131,6 +134,24 @@ class DivergenceGuard:
         )
 
 
+def wants_step(loss_fn: Callable) -> bool:
+    """Whether ``loss_fn`` has a parameter named ``step`` (then it is told the training step).
+
+    Raises:
+        ValueError: if it has ``step`` but cannot also take ``total_steps``.
+    """
+    try:
+        params = inspect.signature(loss_fn).parameters
+    except (TypeError, ValueError):  # some builtins have no signature
+        return False
+    if "step" not in params:
+        return False
+    if "total_steps" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        raise ValueError("a loss_fn with a 'step' parameter is called as loss_fn(model, batch, step=..., "
+                         "total_steps=...); add a total_steps parameter (or **kwargs)")
+    return True
+
+
 def train_epoch(
     model: nn.Module,
     loss_fn: LossFn,
@@ -142,19 +163,34 @@ def train_epoch(
     progress: tqdm | None = None,
     guard: DivergenceGuard | None = None,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    step_offset: int = 0,
+    total_steps: int | None = None,
 ) -> dict[str, float]:
     """One pass over shuffled ``data``: a gradient step on ``terms["loss"]`` per batch.
 
     Returns the batch-size-weighted average of every term. Raises
     :class:`TrainingDiverged` before the step if the loss is NaN or infinite. A
     ``scheduler``, if given, is stepped after every optimizer step.
+
+    If ``loss_fn`` has a parameter named ``step``, it is called as
+    ``loss_fn(model, batch, step=step_offset + i, total_steps=total_steps)`` for the
+    ``i``-th batch (0-based) of this epoch; ``total_steps`` defaults to
+    ``step_offset`` plus the number of batches of this epoch. :func:`fit` passes the
+    steps of the earlier epochs as ``step_offset``.
     """
     guard = DivergenceGuard() if guard is None else guard
     model.train()
     avg = _Averager()
     n_steps = math.ceil(_num_examples(data) / batch_size)
+    scheduled = wants_step(loss_fn)
+    if total_steps is None:
+        total_steps = step_offset + n_steps
     for step, batch in enumerate(iterate_minibatches(data, batch_size, generator), start=1):
-        terms = _scalar_terms(loss_fn(model, batch), f"at epoch {epoch}, step {step}")
+        if scheduled:
+            out = loss_fn(model, batch, step=step_offset + step - 1, total_steps=total_steps)
+        else:
+            out = loss_fn(model, batch)
+        terms = _scalar_terms(out, f"at epoch {epoch}, step {step}")
         values = _to_floats(terms)
         guard.check(values, epoch, step, n_steps)
         optimizer.zero_grad(set_to_none=True)
@@ -175,6 +211,10 @@ def evaluate(model: nn.Module, loss_fn: LossFn, data: Batch, batch_size: int = 1
 
     ``fit`` evaluates with its training ``batch_size``, so that terms that depend on batch
     statistics (such as a sparsity penalty) mean the same thing on both splits.
+
+    A loss function with a ``step`` parameter is called without it (``loss_fn(model,
+    batch)``): it must then compute the unweighted objective (a KL weight of 1, the
+    ELBO), so that validation curves are comparable across schedules.
 
     Raises :class:`TrainingDiverged` if the loss is NaN or infinite on some batch.
     """
@@ -226,7 +266,14 @@ def fit(
 
     Args:
         model: the module to train (its parameters are optimized in place).
-        loss_fn: ``loss_fn(model, batch) -> {"loss": scalar, ...}``.
+        loss_fn: ``loss_fn(model, batch) -> {"loss": scalar, ...}``. If it has a
+            parameter named ``step``, training calls it as ``loss_fn(model, batch,
+            step=t, total_steps=T)`` with the 0-based global step ``t`` (counted over all
+            epochs) and ``T = epochs * ceil(N / batch_size)``, so the loss can follow a
+            schedule such as :func:`course_vae.kl_weight` (chapter 6); evaluation calls
+            it without them, so with ``step=None`` it must return the plain objective
+            (KL weight 1). Return the weight as a term (e.g. ``"beta"``) to see its
+            per-epoch average in the history.
         train_data: a tensor ``(N, ...)`` or a tuple of tensors ``((N, ...), (N, ...))``;
             batches have the same structure.
         epochs, batch_size: positive integers.
@@ -253,6 +300,7 @@ def fit(
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     train_data = _as_batchable(train_data, "train_data")
+    wants_step(loss_fn)  # a malformed schedule-following loss fails before training starts
     if val_data is not None:
         val_data = _as_batchable(val_data, "val_data")
     generator = seed_everything(seed)
@@ -267,7 +315,9 @@ def fit(
     with tqdm(total=epochs * steps_per_epoch, desc="training", unit="step", disable=not progress) as bar:
         for epoch in range(1, epochs + 1):
             history.append(
-                "train", train_epoch(model, loss_fn, train_data, optimizer, batch_size, generator, epoch, bar, guard, scheduler)
+                "train",
+                train_epoch(model, loss_fn, train_data, optimizer, batch_size, generator, epoch, bar, guard, scheduler,
+                            step_offset=(epoch - 1) * steps_per_epoch, total_steps=epochs * steps_per_epoch),
             )
             summary = {"epoch": epoch, "train loss": f"{history.train['loss'][-1]:.4g}"}
             if val_data is not None:

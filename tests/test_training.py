@@ -198,3 +198,61 @@ def test_cosine_schedule_decays_the_learning_rate_to_zero():
     assert [a - b for a, b in zip(seen, seen[1:])] == pytest.approx([0.1] * 3, rel=1e-5)
     with pytest.raises(ValueError, match="schedule must be one of"):
         fit(model, loss_fn, torch.zeros(4, 1), epochs=1, batch_size=2, lr=0.1, seed=0, progress=False, schedule="linear")
+
+
+def test_a_loss_with_a_step_parameter_is_told_the_global_step():
+    # 10 examples, batch 4: 3 steps per epoch, 2 epochs, T = 6; validation never passes a step.
+    model = nn.Linear(1, 1)
+    seen = []
+
+    def loss_fn(model, batch, step=None, total_steps=None):
+        seen.append((step, total_steps))
+        beta = 1.0 if step is None else step / total_steps
+        return {"loss": model(batch).pow(2).mean(), "beta": torch.tensor(beta)}
+
+    history = fit(model, loss_fn, torch.ones(10, 1), epochs=2, batch_size=4, lr=1e-3, seed=0,
+                  val_data=torch.ones(5, 1), progress=False)
+    assert seen == [(0, 6), (1, 6), (2, 6), (None, None), (None, None),
+                    (3, 6), (4, 6), (5, 6), (None, None), (None, None)]
+    # per-epoch averages weighted by batch size: (4*0 + 4*1 + 2*2) / 10 / 6, then (4*3 + 4*4 + 2*5) / 10 / 6
+    assert history.train["beta"] == pytest.approx([0.8 / 6, 3.8 / 6])
+    assert history.val["beta"] == [1.0, 1.0]
+
+
+def test_step_can_follow_kl_weight_and_plain_losses_are_unchanged():
+    from course_vae import kl_weight
+
+    model = nn.Linear(1, 1)
+    betas = []
+
+    def scheduled(model, batch, step=None, total_steps=None, **kwargs):
+        beta = 1.0 if step is None else kl_weight(step, total_steps, kind="cyclical", cycles=2, ratio=0.5)
+        betas.append(beta)
+        return {"loss": model(batch).pow(2).mean()}
+
+    fit(model, scheduled, torch.ones(8, 1), epochs=2, batch_size=2, lr=1e-3, seed=0, progress=False)
+    assert betas == [0.0, 0.5, 1.0, 1.0, 0.0, 0.5, 1.0, 1.0]
+    # train_epoch on its own: the steps of this epoch, from the offset
+    from course_vae import train_epoch
+
+    seen = []
+
+    def recorder(model, batch, step, total_steps):
+        seen.append((step, total_steps))
+        return {"loss": model(batch).sum()}
+
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    train_epoch(model, recorder, torch.ones(4, 1), opt, 2, torch.Generator().manual_seed(0), step_offset=5)
+    assert seen == [(5, 7), (6, 7)]
+    plain = _model()
+    terms = train_epoch(plain, _mse, (torch.ones(4, 3), torch.ones(4, 1)), torch.optim.SGD(plain.parameters(), lr=0.0),
+                        2, torch.Generator().manual_seed(0))
+    assert set(terms) == {"loss", "max_err"}
+
+
+def test_a_loss_with_step_but_no_total_steps_is_explained():
+    def loss_fn(model, batch, step=None):
+        return {"loss": model(batch).sum()}
+
+    with pytest.raises(ValueError, match="add a total_steps parameter"):
+        fit(nn.Linear(1, 1), loss_fn, torch.ones(4, 1), epochs=1, batch_size=2, lr=0.1, seed=0, progress=False)
