@@ -134,6 +134,43 @@ def _blank(match: re.Match) -> str:
     return re.sub(r"[^\n]", " ", match.group(0))
 
 
+def _blank_fences(markdown: str) -> str:
+    """Blank code fences whole, and the opening, option and closing lines of directives.
+
+    A fence whose info string starts with ``{`` opens a directive (```` ```{admonition} ````
+    or ``:::{note}``), whose body stays; any other backtick or tilde fence is code.
+    """
+    out = []
+    directives: list[str] = []  # the fences of the directives still open
+    code: str | None = None  # the fence of the open code block
+    options = False  # in the option lines right after a directive's opening line
+    for line in markdown.split("\n"):
+        fence = re.match(r"[ \t]*(`{3,}|~{3,}|:{3,})(.*)$", line)
+        blank = " " * len(line)
+        if code is not None:
+            if fence and fence.group(1)[0] == code[0] and len(fence.group(1)) >= len(code) and not fence.group(2).strip():
+                code = None
+            out.append(blank)
+            continue
+        if options and re.match(r"[ \t]*:[\w-]+:", line):
+            out.append(blank)
+            continue
+        options = False
+        if fence and fence.group(2).lstrip().startswith("{"):
+            directives.append(fence.group(1))
+            options = True
+            out.append(blank)
+        elif fence and directives and fence.group(1) == directives[-1] and not fence.group(2).strip():
+            directives.pop()
+            out.append(blank)
+        elif fence and fence.group(1)[0] != ":":
+            code = fence.group(1)
+            out.append(blank)
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
 _ROLE = re.compile(r"\{([\w:-]+)\}`([^`]*)`")
 
 
@@ -145,17 +182,11 @@ def prose(markdown: str) -> str:
     ``{ref}`text <label>``` stays), labels ``(x)=``, comments ``%``, headings, link URLs,
     emphasis markers and the phrases of ``OTHER_SENSES``.
     """
-    text = markdown
-    # code fences without a directive: ```python ... ``` (a directive fence is ```{name})
-    text = re.sub(r"^(`{3,}|~{3,})(?!\{)[^\n]*\n.*?^\1[ \t]*$", _blank, text, flags=re.S | re.M)
-    # directive lines: the opening fence with its title, options, the closing fence
-    text = re.sub(r"^[ \t]*(`{3,}|:{3,})\{[^\n]*$", _blank, text, flags=re.M)
-    text = re.sub(r"^[ \t]*:[\w-]+:[^\n]*$", _blank, text, flags=re.M)
-    text = re.sub(r"^[ \t]*(`{3,}|:{3,})[ \t]*$", _blank, text, flags=re.M)
+    text = _blank_fences(markdown)
     # math: display, environments, inline
     text = re.sub(r"\$\$.*?\$\$", _blank, text, flags=re.S)
     text = re.sub(r"\\begin\{([\w*]+)\}.*?\\end\{\1\}", _blank, text, flags=re.S)
-    text = re.sub(r"(?<![\\$])\$(?!\$).+?(?<![\\$])\$", _blank, text, flags=re.S)
+    text = re.sub(r"(?<![\\$])\$(?!\$)(?:\\.|[^$\\\n]|\n(?![ \t]*\n))+?\$", _blank, text)
 
     # roles: keep the shown text of term and ref roles, blank the rest
     def role(match: re.Match) -> str:
@@ -314,8 +345,12 @@ def test_matcher_on_synthetic_markdown():
         "See {ref}`the section <encoder-section>` and {cite:p}`elbo2014`.\n"
     )
     assert unlinked_terms(hidden, entries) == {}
-    # the body of an admonition is prose
+    # the body of an admonition is prose, and so is the text between two admonitions
     assert set(unlinked_terms("```{admonition} Title\nThe encoder.\n```\n", entries)) == {"encoder"}
+    between = "```{admonition} A\n:class: note\nx\n```\n\nThe posterior.\n\n```{admonition} B\ny\n```\n"
+    assert set(unlinked_terms(between, entries)) == {"posterior"}
+    # a lone dollar sign does not hide the next paragraph
+    assert set(unlinked_terms("It costs $5.\n\nThe posterior, $x$.\n", entries)) == {"posterior"}
     # the longest name wins ("approximate posterior" is not a use of "posterior")
     assert set(unlinked_terms("The approximate posterior and the codes.", entries)) == {
         "approximate posterior", "latent code",
