@@ -17,6 +17,7 @@ from .kl_schedule import kl_weight
 from .likelihoods import bernoulli_log_likelihood, gaussian_log_likelihood
 from .linear_gaussian import LinearGaussian
 from .losses import squared_error
+from .made import MADEDecoder
 from .metrics import mig, mig_report
 from .nets import GaussianEncoder, conv_decoder, conv_encoder, image_decoder, image_encoder, mlp
 from .plotting import latent_grid, scatter_codes, show_decoded_grid, show_grid
@@ -35,6 +36,7 @@ __all__ = [
     "History",
     "LatentExplorer",
     "LinearGaussian",
+    "MADEDecoder",
     "ShapesGrid",
     "TrainingDiverged",
     "VAE",

@@ -9,7 +9,7 @@ import torch
 
 from .kl import gaussian_kl, kl_per_dimension
 from .likelihoods import bernoulli_log_likelihood, gaussian_log_likelihood
-from .vae import VAEOutput
+from .vae import VAEOutput, decode_for
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
@@ -135,7 +135,7 @@ def elbo_estimate(model, x: torch.Tensor, draws: int = 10, seed: int = 0, batch_
             for _ in range(draws):
                 eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype).to(mu.device)
                 z = mu + (0.5 * logvar).exp() * eps
-                total += elbo(xb, VAEOutput(logits=model.decode(z), mu=mu, logvar=logvar, z=z), **kwargs).elbo
+                total += elbo(xb, VAEOutput(logits=decode_for(model, z, xb), mu=mu, logvar=logvar, z=z), **kwargs).elbo
             totals.append(total / draws)
         return torch.cat(totals)
     finally:

@@ -8,6 +8,7 @@ import torch
 from torch.distributions import Normal
 
 from .elbo import log_likelihood
+from .vae import decode_for
 
 # At most this many (sample, example) pairs are decoded at once, to bound memory.
 MAX_PAIRS = 20_000
@@ -61,8 +62,8 @@ def log_weights(
                     log_ratio = Normal(0.0, 1.0).log_prob(z).sum(-1) - Normal(mu, std).log_prob(z).sum(-1)  # log p(z) - log q(z|x)
                 else:
                     z, log_ratio = eps, 0.0  # with z ~ p(z), the weight is p(x | z) alone
-                decoded = model.decode(z.reshape(n * b, d))
                 targets = xb.unsqueeze(0).expand(n, *xb.shape).reshape(n * b, *xb.shape[1:])
+                decoded = decode_for(model, z.reshape(n * b, d), targets)
                 weights[s : s + n] = log_likelihood(targets, decoded, likelihood, sigma).view(n, b) + log_ratio
             rows.append(weights)
         return torch.cat(rows, dim=1)

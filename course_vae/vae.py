@@ -31,6 +31,12 @@ class VAE(nn.Module):
     ``decoder`` (``z -> logits``) modules.
     ``forward`` computes no loss: see :func:`course_vae.elbo`.
 
+    An *autoregressive* decoder (one with the attribute ``autoregressive = True``, such
+    as :class:`course_vae.MADEDecoder` of chapter 6) models each pixel given the earlier
+    ones: the VAE then calls it as ``decoder(z, x)`` with the data ``x`` (teacher
+    forcing) in :meth:`forward` and :meth:`decode`, and :meth:`sample` draws the pixels
+    one by one.
+
     Args:
         latent_dim: ``d``, the number of latent coordinates.
         hidden: widths of the hidden layers of the default encoder; the decoder mirrors them.
@@ -75,7 +81,8 @@ class VAE(nn.Module):
                 if tuple(tensor.shape) != (2, self.latent_dim):
                     raise ValueError(f"the encoder's {name} has shape {tuple(tensor.shape)} for 2 examples; "
                                      f"expected (2, {self.latent_dim}) for latent_dim={self.latent_dim}")
-            decoded = self.decoder(torch.zeros(2, self.latent_dim))
+            z = torch.zeros(2, self.latent_dim)
+            decoded = self.decoder(z, torch.zeros(2, *self.image_shape)) if self.autoregressive else self.decoder(z)
             if tuple(decoded.shape) != (2, *self.image_shape):
                 raise ValueError(f"the decoder maps 2 codes to shape {tuple(decoded.shape)}; "
                                  f"expected (2, {', '.join(map(str, self.image_shape))})")
@@ -84,24 +91,56 @@ class VAE(nn.Module):
         """``(B, C, H, W) -> (mu (B, d), logvar (B, d))``."""
         return self.encoder(x)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """``(B, d) -> logits (B, C, H, W)``."""
+    @property
+    def autoregressive(self) -> bool:
+        """Whether the decoder reads the earlier pixels of ``x`` (``decoder.autoregressive``)."""
+        return bool(getattr(self.decoder, "autoregressive", False))
+
+    def decode(self, z: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        """``z (B, d) -> logits (B, C, H, W)``.
+
+        An autoregressive decoder also needs the images ``x (B, C, H, W)`` whose pixels
+        it conditions on (teacher forcing); other decoders ignore ``x``.
+
+        Raises:
+            ValueError: if the decoder is autoregressive and ``x`` is missing.
+        """
+        if self.autoregressive:
+            if x is None:
+                raise ValueError("this VAE's decoder is autoregressive: logit i depends on the pixels before i, "
+                                 "so decode(z, x) needs the images x (B, C, H, W); use sample() to generate")
+            return self.decoder(z, x)
         return self.decoder(z)
 
     def forward(self, x: torch.Tensor) -> VAEOutput:
         """Encode ``x (B, C, H, W)``, draw one reparameterized ``z`` (global RNG), decode it."""
         mu, logvar = self.encode(x)
         z = reparameterize(mu, logvar)
-        return VAEOutput(logits=self.decode(z), mu=mu, logvar=logvar, z=z)
+        return VAEOutput(logits=self.decode(z, x), mu=mu, logvar=logvar, z=z)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decode ``n`` codes drawn from the prior ``N(0, I)``.
+        """Decode ``n`` codes drawn from the prior ``N(0, I)``: ``(n, C, H, W)``.
 
-        Returns the decoder's *means*, the pixel probabilities ``sigmoid(logits)``, of
-        shape ``(n, C, H, W)``: what VAE "samples" usually show. Draw binary images from
-        them with :func:`course_vae.binarize`.
+        For an ordinary decoder, returns the decoder's *means*, the pixel probabilities
+        ``sigmoid(logits)``: what VAE "samples" usually show. Draw binary images from
+        them with :func:`course_vae.binarize`. For an autoregressive decoder the
+        probability of a pixel depends on the pixels drawn before it, so the result is
+        binary images (0.0 and 1.0) drawn pixel by pixel with the decoder's ``sample(z,
+        generator)``. The codes (and the pixels) are drawn from ``generator``.
         """
         device = next(self.parameters()).device
         z = torch.randn(n, self.latent_dim, generator=generator).to(device)  # drawn on the CPU, so the generator works
+        if self.autoregressive:
+            return self.decoder.sample(z, generator=generator)
         return torch.sigmoid(self.decode(z))
+
+
+def decode_for(model: nn.Module, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``model.decode(z)``, passing the data ``x`` when the model's decoder is autoregressive.
+
+    For helpers that decode codes of the data ``x`` (ELBO and importance-sampling
+    estimates), so that they work for every model with ``decode(z)`` and for a
+    :class:`VAE` with an autoregressive decoder (chapter 6).
+    """
+    return model.decode(z, x) if getattr(model, "autoregressive", False) else model.decode(z)
