@@ -4,8 +4,8 @@ dSprites (Matthey et al. 2017, used by Higgins et al. 2017) holds 737,280 images
 combination of 3 shapes, 6 scales, 40 orientations and 32 x 32 positions. Disentanglement
 needs exactly that structure (every image labelled with the values of its factors, every
 combination present), but not that size. :func:`shapes_dataset` draws the same kind of
-images for a small grid, without a download, so that a chapter can train a dozen models
-on a CPU in about a minute.
+images for a small grid, without a download, so that chapter 5 can train its nineteen
+small models on a CPU in less than a minute.
 
 Each shape is a region of the plane (a square, an ellipse, the classic heart curve)
 scaled, rotated about its centre and drawn antialiased: every pixel is split into 4 x 4

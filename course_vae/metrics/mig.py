@@ -9,7 +9,8 @@ entropy, averaged over the factors:
 where ``a`` and ``b`` are the dimensions with the largest and the second largest mutual
 information with ``v_k``. A code in which every factor lives in one dimension of its own
 scores near 1; a code in which each factor is smeared over several dimensions (for
-example a rotation of a perfect code) scores near 0.
+example a rotation of a perfect code) scores far lower, although it carries the same
+information; independent noise scores near 0.
 
 The codes are continuous, so each dimension is first cut into ``num_bins`` equal-width
 bins (``np.histogram`` edges, ``np.digitize``) and the mutual informations and entropies
