@@ -10,11 +10,17 @@ import torch
 
 
 def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and PyTorch, and ask PyTorch for deterministic algorithms.
+    """Seed Python, NumPy and PyTorch, ask for deterministic algorithms, use one thread.
 
     Every chapter calls this once at the top, and :func:`course_vae.fit` calls it at
-    the start of training, so the same seed gives the same numbers on every run on the
-    same machine. Taught in: the introduction (how to run the course).
+    the start of training, so the same seed gives the same numbers on every run. It
+    also sets PyTorch to one CPU thread (``torch.set_num_threads(1)``): with several
+    threads, a sum is split differently on a machine with a different number of cores,
+    and the last digits of the chapters' numbers (and, through training, their later
+    digits) would depend on the reader's laptop. The course's small models lose little
+    speed on one thread, and CI runs notebooks side by side, one thread each. Call
+    ``torch.set_num_threads(n)`` afterwards to use more. Taught in: the introduction
+    (how to run the course).
 
     Args:
         seed: a non-negative integer below 2**32.
@@ -37,4 +43,5 @@ def seed_everything(seed: int) -> torch.Generator:
     # Deterministic kernels where PyTorch has them; warn (not fail) where it has none.
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.set_num_threads(1)  # the same summation order on every machine (see above)
     return torch.Generator().manual_seed(seed)

@@ -26,6 +26,19 @@ def test_seed_everything_repeats_every_generator():
     assert torch.are_deterministic_algorithms_enabled()
 
 
+def test_seed_everything_uses_one_thread_so_sums_do_not_depend_on_the_cores():
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        x = torch.randn(4096, 256, generator=torch.Generator().manual_seed(0))
+        seed_everything(0)
+        assert torch.get_num_threads() == 1
+        one_thread = (x @ x.T).sum(dim=1)
+        assert torch.equal(one_thread, (x @ x.T).sum(dim=1))  # the same on every call
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("seed", [-1, 2**32, 1.5, "0", None, True])
 def test_seed_everything_rejects_bad_seeds(seed):
     with pytest.raises(ValueError, match="seed must be an integer"):
