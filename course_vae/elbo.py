@@ -81,7 +81,8 @@ def vae_loss(x: torch.Tensor, out: VAEOutput, beta: float = 1.0, likelihood: str
     the KL term becomes ``sum_j max(lambda, KL_j)``, where ``KL_j`` is the KL of latent
     dimension ``j`` averaged over the batch (:func:`course_vae.kl_per_dimension`): a
     dimension whose average KL is below ``lambda`` gets no gradient from the KL term,
-    so the encoder is not pushed to close it. The loss is
+    so the encoder is not pushed to close it. Kingma et al. clamp the batch-averaged
+    KL of groups of latent dimensions; here every group is one dimension. The loss is
     ``mean(recon) + beta * sum_j max(lambda, KL_j)``; ``"kl"`` stays the true average
     KL, and the dict also holds ``"kl_objective"``, the clamped sum. ``free_bits = 0``
     (the default) is the plain loss. Chapter 6.

@@ -17,9 +17,11 @@ def _check_int(name: str, value: object, low: int) -> int:
 def kl_weight(step: int, total_steps: int, kind: str = "linear", cycles: int = 4, ratio: float = 0.5) -> float:
     """The weight ``beta`` of the KL term at training step ``step``: a number in ``[0, 1]``.
 
-    - ``"linear"`` (KL warm-up, Bowman et al. 2016): ``beta`` rises linearly from 0 at
-      step 0 to 1 at step ``ratio * total_steps`` and stays 1 afterwards:
-      ``beta = min(1, step / (ratio * total_steps))``.
+    - ``"linear"`` (KL warm-up): ``beta`` rises linearly from 0 at step 0 to 1 at step
+      ``ratio * total_steps`` and stays 1 afterwards:
+      ``beta = min(1, step / (ratio * total_steps))``. Bowman et al. (2016) introduced
+      KL annealing with a sigmoid-shaped rise; the linear ramp is the monotonic
+      schedule of Fu et al. (2019), their cyclical schedule with one cycle.
     - ``"cyclical"`` (Fu et al. 2019): the steps are split into ``cycles`` cycles of
       (nearly) equal length; in each, ``beta`` rises linearly from 0 at the cycle's
       first step to 1 after a fraction ``ratio`` of the cycle, and stays 1 for the rest:

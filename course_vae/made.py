@@ -29,7 +29,7 @@ class MADEDecoder(nn.Module):
     A MADE (Germain et al. 2015) over the ``D`` pixels of a binary image in raster order,
     conditioned on the code ``z``: the Bernoulli logit of pixel ``i`` depends on the
     pixels before it and on ``z`` only. One hidden layer of ``hidden`` units, unit ``k``
-    with degree ``m(k) = 1 + floor(k (D - 1) / hidden)`` (spread evenly over
+    (0-based) with degree ``m(k) = 1 + floor(k (D - 1) / hidden)`` (spread evenly over
     ``1 ... D - 1``), sees pixels ``j <= m(k)``; logit ``i`` (1-based) reads the units
     with ``m(k) < i``. With ``direct=True`` (the default) the logits also get a masked
     linear map of the earlier pixels and a linear map of ``z`` (the first pixel has no
@@ -114,8 +114,9 @@ class MADEDecoder(nn.Module):
 
         Pixel ``i`` is drawn from ``Bernoulli(sigmoid(logit_i))`` given the pixels
         already drawn; the hidden layer's input is updated one pixel at a time, so the
-        ``D`` steps cost about one pass of the network each, not ``D``. The uniforms come
-        from ``generator`` (on the CPU), so a seeded generator repeats the images.
+        ``D`` steps together cost about one pass of the network, not ``D`` passes. The
+        uniforms come from ``generator`` (on the CPU), so a seeded generator repeats the
+        images.
 
         Args:
             z: codes ``(B, d)``.
