@@ -112,6 +112,53 @@ def _squared_threshold(mu, logvar, threshold=0.01):
     return activity, _count(activity, threshold ** 2)
 
 
+def _centred_on_global_mean(mu, logvar, threshold=0.01):
+    activity = (mu - mu.mean()).pow(2).mean(0)  # mean() without dim: one number for the whole tensor
+    return activity, _count(activity, threshold)
+
+
+def _centred_on_row_means(mu, logvar, threshold=0.01):
+    activity = (mu - mu.mean(1, keepdim=True)).pow(2).mean(0)
+    return activity, _count(activity, threshold)
+
+
+def _divided_by_d(mu, logvar, threshold=0.01):
+    activity = (mu - mu.mean(0)).pow(2).sum(0) / mu.shape[1]
+    return activity, _count(activity, threshold)
+
+
+def _seeded_z_samples(mu, logvar, threshold=0.01):
+    g = torch.Generator().manual_seed(0)  # same noise on every call: the activity looks deterministic
+    z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=g, dtype=mu.dtype)
+    activity = z.var(0)
+    return activity, _count(activity, threshold)
+
+
+def _std_threshold(mu, logvar, threshold=0.01):
+    activity = mu.var(0)
+    return activity, _count(activity, math.sqrt(threshold))
+
+
+def _counts_every_unit(mu, logvar, threshold=0.01):
+    activity = mu.var(0)
+    return activity, len(activity)
+
+
+def _mean_of_variances_scalar(mu, logvar, threshold=0.01):
+    activity = mu.var(0).mean()
+    return activity, _count(activity, threshold)
+
+
+def _keepdim(mu, logvar, threshold=0.01):
+    activity = mu.var(0, keepdim=True)
+    return activity, _count(activity, threshold)
+
+
+def _numpy_activity(mu, logvar, threshold=0.01):
+    activity = mu.detach().numpy().var(0)
+    return activity, int((activity > threshold).sum())
+
+
 def _active_units_stub(mu, logvar, threshold=0.01):
     raise NotImplementedError("Exercise")
 
@@ -205,6 +252,46 @@ def _times_batch(mu, logvar, lam):
     return _kl(mu, logvar).mean(0).clamp(min=lam).sum() * len(mu)
 
 
+def _clamp_batch_sum_then_divide(mu, logvar, lam):
+    return _kl(mu, logvar).sum(0).clamp(min=lam).sum() / len(mu)  # clamps at lam / B
+
+
+def _lambda_bits_to_nats(mu, logvar, lam):
+    return _kl(mu, logvar).mean(0).clamp(min=lam * math.log(2)).sum()
+
+
+def _lambda_nats_to_bits(mu, logvar, lam):
+    return _kl(mu, logvar).mean(0).clamp(min=lam / math.log(2)).sum()
+
+
+def _kl_in_bits(mu, logvar, lam):
+    return (_kl(mu, logvar).mean(0) / math.log(2)).clamp(min=lam).sum()
+
+
+def _batch_sum_over_d(mu, logvar, lam):
+    return (_kl(mu, logvar).sum(0) / mu.shape[1]).clamp(min=lam).sum()
+
+
+def _lambda_over_d(mu, logvar, lam):
+    return _kl(mu, logvar).mean(0).clamp(min=lam / mu.shape[1]).sum()
+
+
+def _builtin_max(mu, logvar, lam):
+    return sum(max(lam, kl_j) for kl_j in _kl(mu, logvar).mean(0))  # the float lam where every KL_j < lam
+
+
+def _through_item_float(mu, logvar, lam):
+    return _kl(mu, logvar).mean(0).clamp(min=lam).sum().item()
+
+
+def _detached_clamp(mu, logvar, lam):
+    return _kl(mu, logvar).mean(0).clamp(min=lam).detach().sum()
+
+
+def _no_half(mu, logvar, lam):
+    return (logvar.exp() + mu.pow(2) - 1 - logvar).mean(0).clamp(min=lam).sum()
+
+
 def _free_bits_stub(mu, logvar, lam):
     raise NotImplementedError("Exercise")
 
@@ -296,6 +383,74 @@ def _as_vector(step, total_steps, cycles=4, ratio=0.5):
     return torch.tensor([course_vae.kl_weight(t, total_steps, "cyclical", cycles, ratio) for t in range(total_steps)])
 
 
+def _square_wave(step, total_steps, cycles=4, ratio=0.5):
+    period = total_steps / cycles
+    return 0.0 if step % period < ratio * period else 1.0
+
+
+def _square_wave_on(step, total_steps, cycles=4, ratio=0.5):
+    period = total_steps / cycles
+    return 1.0 if step % period < ratio * period else 0.0
+
+
+def _int_result(step, total_steps, cycles=4, ratio=0.5):
+    period = total_steps / cycles
+    return int(min(1.0, (step % period) / (ratio * period)))
+
+
+def _cycles_from_one(step, total_steps, cycles=4, ratio=0.5):
+    period = total_steps / cycles
+    cycle = step // period + 1
+    return min(1.0, (step - cycle * period) / (ratio * period))
+
+
+def _rounded_period(step, total_steps, cycles=4, ratio=0.5):
+    period = round(total_steps / cycles)
+    return min(1.0, (step % period) / (ratio * period))
+
+
+def _ceil_period(step, total_steps, cycles=4, ratio=0.5):
+    period = math.ceil(total_steps / cycles)  # the cycles drift: the last one is cut short
+    return min(1.0, (step % period) / (ratio * period))
+
+
+def _one_minus_ratio(step, total_steps, cycles=4, ratio=0.5):
+    period = total_steps / cycles
+    return min(1.0, (step % period) / ((1 - ratio) * period))
+
+
+def _linspace_ramp(step, total_steps, cycles=4, ratio=0.5):
+    period = total_steps // cycles
+    n = int(period * ratio)
+    position = step % period
+    return float(np.linspace(0.0, 1.0, n)[position]) if position < n else 1.0
+
+
+def _one_step_early(step, total_steps, cycles=4, ratio=0.5):
+    period = total_steps // cycles
+    return min(1.0, (step % period) / (period * ratio - 1))
+
+
+def _step_mod_cycles(step, total_steps, cycles=4, ratio=0.5):
+    period = total_steps / cycles
+    return min(1.0, (step % cycles) / (ratio * period))
+
+
+def _times_ratio(step, total_steps, cycles=4, ratio=0.5):
+    period = total_steps / cycles
+    return min(1.0, (step % period) / period * ratio)
+
+
+def _divided_by_ratio_only(step, total_steps, cycles=4, ratio=0.5):
+    period = total_steps / cycles
+    return min(1.0, (step % period) / ratio)
+
+
+def _percent(step, total_steps, cycles=4, ratio=0.5):
+    period = total_steps / cycles
+    return 100 * min(1.0, (step % period) / (ratio * period))
+
+
 def _schedule_stub(step, total_steps, cycles=4, ratio=0.5):
     raise NotImplementedError("Exercise")
 
@@ -320,6 +475,15 @@ MISTAKES = {
         (_float32_inside, ["returned float32 for float64 inputs"]),
         (_centres_in_place, ["changed its input mu in place"]),
         (_squared_threshold, ["not a square or square root"]),
+        (_centred_on_global_mean, ["mean of ALL its entries", "mu.mean(dim=0)"]),
+        (_centred_on_row_means, ["each EXAMPLE's mean over the units"]),
+        (_divided_by_d, ["divided by d, the number of units"]),
+        (_seeded_z_samples, ["changes when only logvar changes", "depends on mu alone"]),
+        (_std_threshold, ["not a square or square root"]),
+        (_counts_every_unit, ["number of all units"]),
+        (_mean_of_variances_scalar, ["returned shape ()", "one number per latent unit"]),
+        (_keepdim, ["returned shape (1, 5)"]),
+        (_numpy_activity, ["should return a torch.Tensor, got ndarray"]),
         (_active_units_stub, ["not implemented yet"]),
     ],
     "free_bits_kl": [
@@ -342,6 +506,16 @@ MISTAKES = {
         (_float32_lambda_tensor, ["returned float32 for float64 inputs"]),
         (_clamps_in_place, ["in-place operation", "out of place"]),
         (_times_batch, ["multiplied by the batch size"]),
+        (_clamp_batch_sum_then_divide, ["clamps at lambda / B", "Average over the batch first"]),
+        (_lambda_bits_to_nats, ["from bits to nats", "already in nats"]),
+        (_lambda_nats_to_bits, ["from nats to bits"]),
+        (_kl_in_bits, ["KL is converted to bits"]),
+        (_batch_sum_over_d, ["summed over the batch and divided by d"]),
+        (_lambda_over_d, ["lambda is divided by d", "EACH dimension"]),
+        (_builtin_max, ["returned a Python float", "builtin max", "below lambda"]),
+        (_through_item_float, ["returned a Python float", ".item()"]),
+        (_detached_clamp, ["no gradient flows back"]),
+        (_no_half, ["In the KL of each dimension", "twice the reference"]),
         (_free_bits_stub, ["not implemented yet"]),
     ],
     "cyclical_kl_weight": [
@@ -362,6 +536,19 @@ MISTAKES = {
         (_cosine, ["wrong beta at step 1"]),
         (_as_string, ["should return a number", "str"]),
         (_as_vector, ["returned a tensor of shape"]),
+        (_square_wave, ["jumps from 0 to 1 instead of rising linearly", "comparison"]),
+        (_square_wave_on, ["1 during the ramp and 0 after it", "square wave"]),
+        (_int_result, ["jumps from 0 to 1", "int(...)"]),
+        (_cycles_from_one, ["below 0", "counted from 0"]),
+        (_rounded_period, ["short extra cycle", "restarts 3 times"]),
+        (_ceil_period, ["restarts at steps [3, 6, 9]", "near steps 2.5, 5, 7.5"]),
+        (_one_minus_ratio, ["`1 - ratio` of the cycle", "ratio = 0.3"]),
+        (_linspace_ramp, ["one step early"]),
+        (_one_step_early, ["one step early"]),
+        (_step_mod_cycles, ["not step % cycles"]),
+        (_times_ratio, ["Ratio multiplies the position"]),
+        (_divided_by_ratio_only, ["divided by ratio alone"]),
+        (_percent, ["above 1 (up to 100)", "weight in [0, 1]"]),
         (_schedule_stub, ["not implemented yet"]),
     ],
 }
@@ -409,8 +596,40 @@ def _numpy_float_count(mu, logvar, threshold=0.01):
     return activity, np.float64((activity.numpy() > threshold).sum())
 
 
+def _count_nonzero(mu, logvar, threshold=0.01):
+    activity = torch.var(mu, dim=0, unbiased=False)
+    return activity, torch.count_nonzero(activity > threshold)
+
+
+def _numpy_int_count(mu, logvar, threshold=0.01):
+    activity = mu.var(0)
+    return activity, np.int64((activity.numpy() > threshold).sum())
+
+
+def _moments(mu, logvar, threshold=0.01):
+    activity = mu.pow(2).mean(0) - mu.mean(0).pow(2)  # E[mu^2] - E[mu]^2
+    return activity, sum(1 for value in activity.tolist() if value > threshold)
+
+
+def _transposed_rows(mu, logvar, threshold=0.01):
+    activity = mu.T.var(dim=1, correction=0)
+    return activity, (activity > threshold).sum().item()
+
+
+def _covariance_diagonal(mu, logvar, threshold=0.01):
+    activity = torch.cov(mu.T, correction=0).diagonal().clone()
+    return activity, float((activity > threshold).sum())
+
+
+def _einsum(mu, logvar, threshold=0.01):
+    centred = mu - mu.mean(0, keepdim=True)
+    activity = torch.einsum("nd,nd->d", centred, centred) / len(mu)
+    return activity, int(np.count_nonzero(activity.numpy() > threshold))
+
+
 @pytest.mark.parametrize("right", [_package_active_units, _unbiased_with_numpy_style_loop, _tensor_count_as_list,
-                                   _numpy_float_count])
+                                   _numpy_float_count, _count_nonzero, _numpy_int_count, _moments, _transposed_rows,
+                                   _covariance_diagonal, _einsum])
 def test_active_units_checker_accepts_right_answers(right):
     assert_accepts(checks.active_units, right)
 
@@ -439,7 +658,39 @@ def _relu_form(mu, logvar, lam):
     return (lam + torch.relu(per_dim - lam)).sum()
 
 
-@pytest.mark.parametrize("right", [_package_free_bits, _distributions_and_where, _maximum_with_loop, _relu_form])
+def _hinge_plus_constant(mu, logvar, lam):
+    per_dim = _kl(mu, logvar).mean(0)
+    return (per_dim - lam).clamp(min=0).sum() + lam * per_dim.numel()
+
+
+def _functional_threshold(mu, logvar, lam):
+    return torch.nn.functional.threshold(_kl(mu, logvar).mean(0), lam, lam).sum()
+
+
+def _where_with_scalar(mu, logvar, lam):
+    per_dim = -0.5 * torch.mean(1 + logvar - mu.pow(2) - logvar.exp(), dim=0)
+    return torch.where(per_dim > lam, per_dim, lam).sum()
+
+
+def _maximum_float32_lambda(mu, logvar, lam):
+    per_dim = _kl(mu, logvar).mean(0)  # a 0-d float32 lambda does not change the dtype
+    return torch.maximum(per_dim, torch.tensor(lam)).sum()
+
+
+def _builtin_max_of_tensors(mu, logvar, lam):
+    per_dim = _kl(mu, logvar).mean(0)
+    lam_t = per_dim.new_tensor(lam)  # no graph where every dimension is below lambda: a constant, right
+    return torch.stack([max(lam_t, kl_j) for kl_j in per_dim]).sum()
+
+
+def _branch_per_dimension(mu, logvar, lam):
+    per_dim = _kl(mu, logvar).mean(0)
+    return torch.stack([kl_j if kl_j.item() > lam else 0 * kl_j + lam for kl_j in per_dim]).sum()
+
+
+@pytest.mark.parametrize("right", [_package_free_bits, _distributions_and_where, _maximum_with_loop, _relu_form,
+                                   _hinge_plus_constant, _functional_threshold, _where_with_scalar,
+                                   _maximum_float32_lambda, _builtin_max_of_tensors, _branch_per_dimension])
 def test_free_bits_kl_checker_accepts_right_answers(right):
     assert_accepts(checks.free_bits_kl, right)
 
@@ -473,6 +724,41 @@ def _tensor_weight(step, total_steps, cycles=4, ratio=0.5):
     return torch.clamp(position / (ratio * total_steps / cycles), max=1.0)
 
 
-@pytest.mark.parametrize("right", [_package_schedule, _fu_float_period, _fu_loop, _tensor_weight])
+def _cycle_index(step, total_steps, cycles=4, ratio=0.5):
+    cycle = step * cycles // total_steps
+    length = total_steps / cycles
+    return min(1.0, (step - cycle * length) / (ratio * length))
+
+
+def _fmod(step, total_steps, cycles=4, ratio=0.5):
+    tau = math.fmod(step * cycles / total_steps, 1.0)
+    return min(tau / ratio, 1.0)
+
+
+def _numpy_float64(step, total_steps, cycles=4, ratio=0.5):
+    period = total_steps / cycles
+    return np.minimum(1.0, np.float64(step % period) / (ratio * period))
+
+
+def _validating(step, total_steps, cycles=4, ratio=0.5):
+    if not 0 <= step < total_steps:
+        raise ValueError(f"step must be in [0, {total_steps}), got {step}")
+    period = total_steps / cycles
+    position = step % period
+    return 1.0 if position >= ratio * period else position / (ratio * period)
+
+
+def _float32_tensor(step, total_steps, cycles=4, ratio=0.5):
+    period = total_steps / cycles
+    return torch.clamp(torch.tensor(step % period) / (ratio * period), max=1.0)  # float32: close enough
+
+
+def _numpy_float32(step, total_steps, cycles=4, ratio=0.5):
+    period = total_steps / cycles
+    return np.float32(min(1.0, (step % period) / (ratio * period)))
+
+
+@pytest.mark.parametrize("right", [_package_schedule, _fu_float_period, _fu_loop, _tensor_weight, _cycle_index, _fmod,
+                                   _numpy_float64, _validating, _float32_tensor, _numpy_float32])
 def test_cyclical_kl_weight_checker_accepts_right_answers(right):
     assert_accepts(checks.cyclical_kl_weight, right)
