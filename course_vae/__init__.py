@@ -7,6 +7,7 @@ which chapter teaches it.
 from .active_units import active_units, unit_activity
 from .aggregate import aggregate_log_density
 from .autoencoder import AEOutput, Autoencoder
+from .cvae import CVAE, ConditionedModel
 from .data import binarize, load_mnist, moon_images, toy_2d
 from .elbo import ELBOTerms, elbo, elbo_estimate, vae_loss
 from .explorer import LatentExplorer, traversal_grid
@@ -31,6 +32,8 @@ from .vae import VAE, VAEOutput
 __all__ = [
     "AEOutput",
     "Autoencoder",
+    "CVAE",
+    "ConditionedModel",
     "ELBOTerms",
     "GaussianEncoder",
     "History",
