@@ -159,3 +159,17 @@ def test_fit_on_image_label_tuples():
     history = fit(model, lambda model, batch: vae_loss(batch[0], model(*batch)), (x, y),
                   epochs=1, batch_size=32, lr=1e-3, seed=0, val_data=(x, y), progress=False)
     assert len(history.train["loss"]) == 1 and math.isfinite(history.train["loss"][0])
+
+
+def test_given_view_tiles_a_continuous_condition():
+    model = _model(num_classes=None, condition_dim=4, image_shape=(6,))
+    x = torch.bernoulli(torch.rand(3, 6, generator=torch.Generator().manual_seed(1)))
+    y = torch.rand(3, 4, generator=torch.Generator().manual_seed(2))
+    view = model.given(y)
+    z = torch.randn(2 * 3, 3, generator=torch.Generator().manual_seed(3))  # two stacked blocks of the batch
+    with torch.no_grad():
+        torch.testing.assert_close(view.decode(z), torch.cat([model.decode(z[:3], y), model.decode(z[3:], y)]))
+    got = iwae_bound(view, x, K=5, generator=torch.Generator().manual_seed(4))
+    assert got.shape == (3,) and torch.isfinite(got).all()
+    with pytest.raises(ValueError, match=r"\(B, 4\)"):
+        model.given(torch.rand(3, 5))
