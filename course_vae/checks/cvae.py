@@ -36,7 +36,7 @@ FORWARD_HINTS = [
      "torch.cat joined tensors of different widths along the wrong axis: the label's code goes NEXT to each row "
      "(more columns, dim=1), not below the batch (more rows, dim=0)."),
     ("Tensors must have same number of dimensions",
-     "torch.cat got an image (B, C, H, W) and a matrix (B, K): flatten the images to (B, C*H*W) first "
+     "torch.cat got an image (B, C, H, W) and a matrix (B, num_classes): flatten the images to (B, C*H*W) first "
      "(x.flatten(start_dim=1))."),
     ("Class values must be smaller than num_classes",
      "F.one_hot got labels that do not fit num_classes: pass num_classes, the argument of cvae_forward."),
