@@ -223,7 +223,7 @@ FORWARD_MISTAKES = [
     (_decodes_the_mean, ["mean mu", "SAMPLED z"]),
     (_no_noise, ["out.z equals out.mu"]),
     (_variance_not_std, ["exp(logvar / 2)", "variance"]),
-    (_seed_reparameterization, ["gradient of z with respect to mu"]),
+    (_seed_reparameterization, ["mu * eps + sigma"]),
     (_uniform_noise, ["standard normal"]),
     (_detached_sample, ["differentiably"]),
     (_sigmoid_logits, ["sigmoid"]),

@@ -264,8 +264,12 @@ def _check_reparameterized(out, name: str, dtype: torch.dtype, probe: str) -> No
         raise CheckFailed(f"{name}: out.z is not computed from the out.mu and out.logvar you return: return the "
                           f"encoder's (mu, logvar) and z = mu + exp(logvar / 2) * eps made from them{where}")
     eps = ((z - mu) / (0.5 * logvar).exp()).detach().to(F64)
+    sigma = (0.5 * logvar).exp().detach().to(F64)
+    seed_form = weights.to(F64) * (z.detach().to(F64) - sigma) / mu.detach().to(F64)  # z = mu * eps + sigma
     expect_close(grads[0], weights, name, what="gradient of z with respect to mu (z = mu + sigma * eps moves one "
-                 "for one with mu)", dtype=dtype, probe=probe, axes=("example", "coordinate"))
+                 "for one with mu)", dtype=dtype, probe=probe, axes=("example", "coordinate"), known_mistakes=[
+                     (seed_form, "Your z is mu * eps + sigma, the source notes' slip: the noise scales the standard "
+                      "deviation, z = mu + sigma * eps.")])
     expect_close(grads[1], 0.5 * weights.to(F64) * (z - mu).detach().to(F64), name,
                  what="gradient of z with respect to logvar (z - mu = exp(logvar / 2) * eps)", dtype=dtype,
                  probe=probe, axes=("example", "coordinate"), known_mistakes=[
