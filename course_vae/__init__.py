@@ -26,6 +26,7 @@ from .regularizers import contractive_penalty, sparsity_kl
 from .reparameterization import reparameterize
 from .seeding import seed_everything
 from .shapes import ShapesGrid, shapes_dataset
+from .stats import mean_and_stderr
 from .training import TrainingDiverged, evaluate, fit, train_epoch
 from .vae import VAE, VAEOutput
 
@@ -65,6 +66,7 @@ __all__ = [
     "kl_weight",
     "latent_grid",
     "load_mnist",
+    "mean_and_stderr",
     "mig",
     "mig_report",
     "mlp",
