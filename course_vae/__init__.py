@@ -22,6 +22,7 @@ from .made import MADEDecoder
 from .metrics import mig, mig_report
 from .nets import GaussianEncoder, conv_decoder, conv_encoder, image_decoder, image_encoder, mlp
 from .plotting import latent_grid, scatter_codes, show_decoded_grid, show_grid
+from .quantizer import QuantizerOutput, VectorQuantizer
 from .regularizers import contractive_penalty, sparsity_kl
 from .reparameterization import reparameterize
 from .seeding import seed_everything
@@ -41,10 +42,12 @@ __all__ = [
     "LatentExplorer",
     "LinearGaussian",
     "MADEDecoder",
+    "QuantizerOutput",
     "ShapesGrid",
     "TrainingDiverged",
     "VAE",
     "VAEOutput",
+    "VectorQuantizer",
     "active_units",
     "aggregate_log_density",
     "bernoulli_log_likelihood",
