@@ -7,12 +7,13 @@ which chapter teaches it.
 from .active_units import active_units, unit_activity
 from .aggregate import aggregate_log_density
 from .autoencoder import AEOutput, Autoencoder
+from .classifier import DigitClassifier, classifier_loss, train_classifier
 from .cvae import CVAE, ConditionedModel
 from .data import binarize, load_mnist, moon_images, toy_2d
 from .elbo import ELBOTerms, elbo, elbo_estimate, vae_loss
 from .explorer import LatentExplorer, traversal_grid
 from .history import History
-from .iwae import iwae_bound, prior_estimate
+from .iwae import iwae_bound, log_weights, prior_estimate
 from .kl import gaussian_kl, gaussian_kl_full, kl_per_dimension
 from .kl_schedule import kl_weight
 from .likelihoods import bernoulli_log_likelihood, gaussian_log_likelihood
@@ -30,12 +31,15 @@ from .shapes import ShapesGrid, shapes_dataset
 from .stats import mean_and_stderr
 from .training import TrainingDiverged, evaluate, fit, train_epoch
 from .vae import VAE, VAEOutput
+from .vae_gan import VAEGAN, Discriminator, feature_nll, vae_gan_losses
 
 __all__ = [
     "AEOutput",
     "Autoencoder",
     "CVAE",
     "ConditionedModel",
+    "DigitClassifier",
+    "Discriminator",
     "ELBOTerms",
     "GaussianEncoder",
     "History",
@@ -46,18 +50,21 @@ __all__ = [
     "ShapesGrid",
     "TrainingDiverged",
     "VAE",
+    "VAEGAN",
     "VAEOutput",
     "VectorQuantizer",
     "active_units",
     "aggregate_log_density",
     "bernoulli_log_likelihood",
     "binarize",
+    "classifier_loss",
     "contractive_penalty",
     "conv_decoder",
     "conv_encoder",
     "elbo",
     "elbo_estimate",
     "evaluate",
+    "feature_nll",
     "fit",
     "gaussian_kl",
     "gaussian_kl_full",
@@ -69,6 +76,7 @@ __all__ = [
     "kl_weight",
     "latent_grid",
     "load_mnist",
+    "log_weights",
     "mean_and_stderr",
     "mig",
     "mig_report",
@@ -84,8 +92,10 @@ __all__ = [
     "sparsity_kl",
     "squared_error",
     "toy_2d",
+    "train_classifier",
     "train_epoch",
     "traversal_grid",
     "unit_activity",
+    "vae_gan_losses",
     "vae_loss",
 ]

@@ -24,15 +24,31 @@ def log_weights(
     sigma: float | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """``log p(x, z_k) - log r(z_k)`` for ``K`` samples ``z_k ~ r`` per example: ``(K, B)``.
+    """The log importance weights ``log p(x, z_k) - log r(z_k)``, ``z_k ~ r``: ``(K, B)``.
 
+    Taught in chapter 4 (importance sampling of ``log p(x)``) and used again in chapter 7,
+    where the mean of the weights over ``k`` is an ELBO estimate with a sampled KL.
     ``proposal="posterior"`` draws from the encoder's ``q(z | x)`` (importance sampling);
     ``"prior"`` draws from ``p(z) = N(0, I)`` (naive Monte Carlo, where the weight is
-    ``log p(x | z_k)``). ``model`` needs ``encode(x) -> (mu, logvar)``,
-    ``decode(z) -> decoder output`` and, for the prior, a ``latent_dim`` attribute. Work
-    is split into chunks of at most ``MAX_PAIRS`` decoded images, so ``K = 1000`` fits in
-    memory for any batch. Noise is drawn on the CPU (so ``generator`` works) and moved to
-    the data's device.
+    ``log p(x | z_k)``). :func:`iwae_bound` and :func:`prior_estimate` are
+    ``logsumexp(weights, 0) - log K`` of these weights.
+
+    Args:
+        model: needs ``encode(x) -> (mu, logvar)``, each ``(B, d)``,
+            ``decode(z) -> decoder output`` for ``z`` of shape ``(N, d)`` and, for the
+            prior, a ``latent_dim`` attribute. ``CVAE.given(y)`` is such a model.
+        x: data ``(B, ...)``, e.g. images ``(B, 1, 28, 28)``.
+        K: samples per example, a positive integer.
+        proposal: ``"posterior"`` or ``"prior"``.
+        likelihood: ``"bernoulli"`` or ``"gaussian"``, as in :func:`course_vae.elbo`.
+        sigma: the fixed standard deviation of a Gaussian likelihood.
+        generator: the random generator of the noise (drawn on the CPU, then moved to
+            the data's device), for reproducible weights.
+
+    Returns:
+        ``(K, B)``: row ``k`` holds the weights of the ``k``-th sample of every example.
+        Work is split into chunks of at most ``MAX_PAIRS`` decoded images, so
+        ``K = 1000`` fits in memory for any batch.
     """
     if isinstance(K, bool) or not isinstance(K, int) or K < 1:
         raise ValueError(f"K, the number of samples, must be a positive integer, got {K!r}")
