@@ -8,6 +8,7 @@ from .active_units import active_units, unit_activity
 from .aggregate import aggregate_log_density
 from .autoencoder import AEOutput, Autoencoder
 from .classifier import DigitClassifier, classifier_loss, train_classifier
+from .classifier import DigitClassifier, classifier_loss, train_classifier
 from .cvae import CVAE, ConditionedModel
 from .data import binarize, load_mnist, moon_images, toy_2d
 from .elbo import ELBOTerms, elbo, elbo_estimate, vae_loss
@@ -32,12 +33,15 @@ from .stats import mean_and_stderr
 from .training import TrainingDiverged, evaluate, fit, train_epoch
 from .vae import VAE, VAEOutput
 from .vae_gan import VAEGAN, Discriminator, feature_nll, vae_gan_losses
+from .vae_gan import VAEGAN, Discriminator, feature_nll, vae_gan_losses
 
 __all__ = [
     "AEOutput",
     "Autoencoder",
     "CVAE",
     "ConditionedModel",
+    "DigitClassifier",
+    "Discriminator",
     "DigitClassifier",
     "Discriminator",
     "ELBOTerms",
@@ -51,6 +55,7 @@ __all__ = [
     "TrainingDiverged",
     "VAE",
     "VAEGAN",
+    "VAEGAN",
     "VAEOutput",
     "VectorQuantizer",
     "active_units",
@@ -58,12 +63,14 @@ __all__ = [
     "bernoulli_log_likelihood",
     "binarize",
     "classifier_loss",
+    "classifier_loss",
     "contractive_penalty",
     "conv_decoder",
     "conv_encoder",
     "elbo",
     "elbo_estimate",
     "evaluate",
+    "feature_nll",
     "feature_nll",
     "fit",
     "gaussian_kl",
@@ -93,9 +100,11 @@ __all__ = [
     "squared_error",
     "toy_2d",
     "train_classifier",
+    "train_classifier",
     "train_epoch",
     "traversal_grid",
     "unit_activity",
+    "vae_gan_losses",
     "vae_gan_losses",
     "vae_loss",
 ]

@@ -7,6 +7,12 @@ so their curves can be shown apart. A loss function that also has parameters ``s
 and ``total_steps`` is told the training step, so it can follow a schedule such as a KL
 warm-up (chapter 6). Data stay in memory as tensors. Taught in chapter 3 (the AEVB
 algorithm) and used by every chapter that trains.
+
+A model made of several networks trained against each other (the VAE-GAN of chapter 9)
+passes ``groups``: named, disjoint lists of parameters, one optimizer each. Its loss
+function returns one scalar per group name (instead of ``"loss"``), and each group's
+gradient is that of its own loss with respect to its own parameters only
+(``torch.autograd.grad``), all taken at the same parameter values before any group steps.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 import inspect
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Union
 
 import torch
@@ -26,6 +32,7 @@ from .seeding import seed_everything
 
 Batch = Union[torch.Tensor, tuple[torch.Tensor, ...]]
 LossFn = Callable[[nn.Module, Batch], dict[str, torch.Tensor]]
+Groups = Mapping[str, Sequence[nn.Parameter]]
 
 
 SCHEDULES = (None, "cosine")
@@ -69,13 +76,18 @@ def iterate_minibatches(
         yield data[idx] if isinstance(data, torch.Tensor) else tuple(t[idx] for t in data)
 
 
-def _scalar_terms(terms: object, where: str) -> dict[str, torch.Tensor]:
-    """Check that a loss function returned a dict of scalars with a "loss" key."""
-    if not isinstance(terms, dict) or "loss" not in terms:
+def _scalar_terms(terms: object, where: str, keys: Sequence[str] = ("loss",)) -> dict[str, torch.Tensor]:
+    """Check that a loss function returned a dict of scalars with the ``keys`` (default "loss")."""
+    if not isinstance(terms, dict) or any(key not in terms for key in keys):
         got = sorted(terms) if isinstance(terms, dict) else type(terms).__name__
+        if tuple(keys) == ("loss",):
+            raise ValueError(
+                f"loss_fn must return a dict of named scalars with a 'loss' key, e.g. "
+                f"{{'loss': loss, 'recon': recon, 'kl': kl}}; {where} it returned {got}"
+            )
         raise ValueError(
-            f"loss_fn must return a dict of named scalars with a 'loss' key, e.g. "
-            f"{{'loss': loss, 'recon': recon, 'kl': kl}}; {where} it returned {got}"
+            f"with groups {list(keys)}, loss_fn must return a dict with one scalar loss per group "
+            f"(keys {list(keys)}) and any other terms to track; {where} it returned {got}"
         )
     for name, value in terms.items():
         if isinstance(value, torch.Tensor) and value.numel() != 1:
@@ -111,27 +123,34 @@ class _Averager:
 
 
 class DivergenceGuard:
-    """Remembers the last finite training loss and stops training when the loss is not finite."""
+    """Remembers the last finite training loss and stops training when a loss is not finite.
 
-    def __init__(self) -> None:
-        self.last_finite: tuple[float, int, int] | None = None  # (loss, epoch, step)
+    ``keys`` names the losses watched: ``("loss",)`` for one loss, the group names for a
+    model with several parameter groups (the message then names the group).
+    """
+
+    def __init__(self, keys: Sequence[str] = ("loss",)) -> None:
+        self.keys = tuple(keys)
+        self.last_finite: dict[str, tuple[float, int, int]] = {}  # key -> (loss, epoch, step)
 
     def check(self, values: dict[str, float], epoch: int, step: int, n_steps: int) -> None:
-        """Record ``values["loss"]`` if finite, else raise :class:`TrainingDiverged`."""
-        loss = values["loss"]
-        if math.isfinite(loss):
-            self.last_finite = (loss, epoch, step)
-            return
-        if self.last_finite is None:
-            before = "no earlier step had a finite loss"
-        else:
-            value, e, s = self.last_finite
-            before = f"the last finite loss was {value:.6g} at epoch {e}, step {s}"
-        raise TrainingDiverged(
-            f"training loss became {loss} at epoch {epoch}, step {step} of {n_steps}; {before}. "
-            f"Terms at that step: {_format_terms(values)}. Look for log(0), exp() overflow or "
-            f"a learning rate that is too high."
-        )
+        """Record each watched loss if finite, else raise :class:`TrainingDiverged`."""
+        for key in self.keys:
+            loss = values[key]
+            if math.isfinite(loss):
+                self.last_finite[key] = (loss, epoch, step)
+                continue
+            what = "training loss" if self.keys == ("loss",) else f"the training loss of group {key!r}"
+            if key not in self.last_finite:
+                before = "no earlier step had a finite loss"
+            else:
+                value, e, s = self.last_finite[key]
+                before = f"the last finite loss was {value:.6g} at epoch {e}, step {s}"
+            raise TrainingDiverged(
+                f"{what} became {loss} at epoch {epoch}, step {step} of {n_steps}; {before}. "
+                f"Terms at that step: {_format_terms(values)}. Look for log(0), exp() overflow or "
+                f"a learning rate that is too high."
+            )
 
 
 def wants_step(loss_fn: Callable) -> bool:
@@ -152,33 +171,97 @@ def wants_step(loss_fn: Callable) -> bool:
     return True
 
 
+def check_groups(groups: object) -> dict[str, list[nn.Parameter]]:
+    """Validate named parameter groups: a non-empty mapping from names to disjoint,
+    non-empty lists of parameters that require gradients. Returns them as lists.
+
+    Raises:
+        ValueError: naming the group that is empty, shared or not made of parameters.
+    """
+    if not isinstance(groups, Mapping) or not groups:
+        raise ValueError(f"groups must be a non-empty dict {{name: parameters}}, e.g. model.parameter_groups(); "
+                         f"got {type(groups).__name__}")
+    checked: dict[str, list[nn.Parameter]] = {}
+    owner: dict[int, str] = {}
+    for name, params in groups.items():
+        if not isinstance(name, str):
+            raise ValueError(f"group names must be strings, got {name!r}")
+        params = list(params)
+        if not params or not all(isinstance(p, torch.Tensor) and p.requires_grad for p in params):
+            raise ValueError(f"group {name!r} must be a non-empty list of parameters that require gradients")
+        for p in params:
+            if id(p) in owner:
+                raise ValueError(f"a parameter is in both group {owner[id(p)]!r} and group {name!r}; "
+                                 f"groups must be disjoint (each parameter follows one loss)")
+            owner[id(p)] = name
+        checked[name] = params
+    return checked
+
+
+def _group_step(terms: dict[str, torch.Tensor], groups: dict[str, list[nn.Parameter]],
+                optimizers: Mapping[str, torch.optim.Optimizer]) -> None:
+    """Give each group the gradient of its own loss w.r.t. its own parameters, then step all.
+
+    All gradients are taken before any parameter changes (one forward pass, simultaneous
+    updates); a parameter a loss does not reach gets a zero gradient.
+    """
+    grads = {}
+    for name, params in groups.items():
+        loss = terms[name]
+        if not (isinstance(loss, torch.Tensor) and loss.requires_grad):
+            grads[name] = [None] * len(params)
+            continue
+        grads[name] = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+    for name, params in groups.items():
+        for p, g in zip(params, grads[name]):
+            p.grad = torch.zeros_like(p) if g is None else g
+        optimizers[name].step()
+
+
 def train_epoch(
     model: nn.Module,
     loss_fn: LossFn,
     data: Batch,
-    optimizer: torch.optim.Optimizer,
+    optimizer: torch.optim.Optimizer | Mapping[str, torch.optim.Optimizer],
     batch_size: int,
     generator: torch.Generator,
     epoch: int = 1,
     progress: tqdm | None = None,
     guard: DivergenceGuard | None = None,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | Sequence[torch.optim.lr_scheduler.LRScheduler] | None = None,
     step_offset: int = 0,
     total_steps: int | None = None,
+    groups: Groups | None = None,
 ) -> dict[str, float]:
     """One pass over shuffled ``data``: a gradient step on ``terms["loss"]`` per batch.
 
     Returns the batch-size-weighted average of every term. Raises
     :class:`TrainingDiverged` before the step if the loss is NaN or infinite. A
-    ``scheduler``, if given, is stepped after every optimizer step.
+    ``scheduler`` (or a list of them), if given, is stepped after every optimizer step.
 
     If ``loss_fn`` has a parameter named ``step``, it is called as
     ``loss_fn(model, batch, step=step_offset + i, total_steps=total_steps)`` for the
     ``i``-th batch (0-based) of this epoch; ``total_steps`` defaults to
     ``step_offset`` plus the number of batches of this epoch. :func:`fit` passes the
     steps of the earlier epochs as ``step_offset``.
+
+    With ``groups`` (``{name: parameters}``, e.g. ``model.parameter_groups()``),
+    ``optimizer`` is a dict with one optimizer per group name and ``loss_fn`` returns one
+    loss per group name: each group steps on the gradient of its own loss with respect
+    to its own parameters (``torch.autograd.grad``), computed for all groups before any
+    of them steps. Chapter 9 (the VAE-GAN).
     """
-    guard = DivergenceGuard() if guard is None else guard
+    keys: tuple[str, ...] = ("loss",)
+    if groups is not None:
+        groups = check_groups(groups)
+        keys = tuple(groups)
+        if not isinstance(optimizer, Mapping) or set(optimizer) != set(groups):
+            got = sorted(optimizer) if isinstance(optimizer, Mapping) else type(optimizer).__name__
+            raise ValueError(f"with groups {list(groups)}, optimizer must be a dict with one optimizer per group, got {got}")
+    elif isinstance(optimizer, Mapping):
+        raise ValueError("optimizer is a dict of optimizers: pass the matching groups={name: parameters} too")
+    guard = DivergenceGuard(keys) if guard is None else guard
+    schedulers = [] if scheduler is None else list(scheduler) if isinstance(scheduler, Sequence) else [scheduler]
     model.train()
     avg = _Averager()
     n_steps = math.ceil(_num_examples(data) / batch_size)
@@ -190,23 +273,27 @@ def train_epoch(
             out = loss_fn(model, batch, step=step_offset + step - 1, total_steps=total_steps)
         else:
             out = loss_fn(model, batch)
-        terms = _scalar_terms(out, f"at epoch {epoch}, step {step}")
+        terms = _scalar_terms(out, f"at epoch {epoch}, step {step}", keys)
         values = _to_floats(terms)
         guard.check(values, epoch, step, n_steps)
-        optimizer.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
+        if groups is None:
+            optimizer.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            optimizer.step()
+        else:
+            _group_step(terms, groups, optimizer)
+        for s in schedulers:
+            s.step()
         avg.add(values, _num_examples(batch))
         if progress is not None:
             progress.update(1)
-            progress.set_postfix(epoch=epoch, loss=f"{values['loss']:.4g}", refresh=False)
+            progress.set_postfix(epoch=epoch, **{k: f"{values[k]:.4g}" for k in keys}, refresh=False)
     return avg.averages()
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loss_fn: LossFn, data: Batch, batch_size: int = 128) -> dict[str, float]:
+def evaluate(model: nn.Module, loss_fn: LossFn, data: Batch, batch_size: int = 128,
+             keys: Sequence[str] = ("loss",)) -> dict[str, float]:
     """Average every term of ``loss_fn`` over ``data`` in eval mode, without gradients.
 
     ``fit`` evaluates with its training ``batch_size``, so that terms that depend on batch
@@ -216,19 +303,24 @@ def evaluate(model: nn.Module, loss_fn: LossFn, data: Batch, batch_size: int = 1
     batch)``): it must then compute the unweighted objective (a KL weight of 1, the
     ELBO), so that validation curves are comparable across schedules.
 
-    Raises :class:`TrainingDiverged` if the loss is NaN or infinite on some batch.
+    ``keys`` names the losses that must be present and finite: ``("loss",)``, or the
+    group names of a model trained with ``fit(..., groups=...)``.
+
+    Raises :class:`TrainingDiverged` if a loss is NaN or infinite on some batch.
     """
     was_training = model.training
     model.eval()
     avg = _Averager()
     try:
         for i, batch in enumerate(iterate_minibatches(_as_batchable(data, "data"), batch_size), start=1):
-            values = _to_floats(_scalar_terms(loss_fn(model, batch), f"on evaluation batch {i}"))
-            if not math.isfinite(values["loss"]):
-                raise TrainingDiverged(
-                    f"evaluation loss is {values['loss']} on batch {i} (examples "
-                    f"{(i - 1) * batch_size} onwards); terms: {_format_terms(values)}"
-                )
+            values = _to_floats(_scalar_terms(loss_fn(model, batch), f"on evaluation batch {i}", keys))
+            for key in keys:
+                if not math.isfinite(values[key]):
+                    what = "evaluation loss" if tuple(keys) == ("loss",) else f"evaluation loss of group {key!r}"
+                    raise TrainingDiverged(
+                        f"{what} is {values[key]} on batch {i} (examples "
+                        f"{(i - 1) * batch_size} onwards); terms: {_format_terms(values)}"
+                    )
             avg.add(values, _num_examples(batch))
     finally:
         model.train(was_training)
@@ -257,6 +349,8 @@ def fit(
     val_data: Batch | None = None,
     progress: bool = True,
     schedule: str | None = None,
+    groups: Groups | None = None,
+    betas: tuple[float, float] = (0.9, 0.999),
 ) -> History:
     """Train ``model`` with Adam on minibatches of ``train_data``.
 
@@ -277,13 +371,22 @@ def fit(
         train_data: a tensor ``(N, ...)`` or a tuple of tensors ``((N, ...), (N, ...))``;
             batches have the same structure.
         epochs, batch_size: positive integers.
-        lr: Adam's learning rate.
+        lr: Adam's learning rate; with ``groups``, also a dict of one rate per group.
         seed: the random seed.
         val_data: optional data of the same structure, evaluated after each epoch.
         progress: show a ``tqdm`` progress bar.
         schedule: ``None`` for a constant learning rate, or ``"cosine"`` to decay it
             from ``lr`` to 0 along a half cosine over all the steps of training
             (``torch.optim.lr_scheduler.CosineAnnealingLR``). Chapter 4.
+        groups: for a model made of networks with their own losses (chapter 9's
+            VAE-GAN): ``{name: parameters}``, disjoint, e.g. ``model.parameter_groups()``.
+            Each group gets its own Adam, ``loss_fn`` returns one scalar loss per group
+            name (no ``"loss"`` key needed), and each group steps on the gradient of its
+            own loss with respect to its own parameters only (``torch.autograd.grad``),
+            all gradients taken at the same parameter values. The NaN stop names the
+            group; the progress bar shows every group's loss; parameters in no group
+            stay fixed. ``None`` (the default): one Adam on ``model.parameters()``.
+        betas: Adam's ``(beta1, beta2)``; GANs often use ``(0.5, 0.999)``.
 
     Returns:
         A :class:`History` of per-epoch averages of every term, train and validation.
@@ -296,7 +399,18 @@ def fit(
     """
     _check_positive_int("epochs", epochs)
     _check_positive_int("batch_size", batch_size)
-    _check_positive_number("lr", lr)
+    if groups is not None:
+        groups = check_groups(groups)
+        rates = dict(lr) if isinstance(lr, Mapping) else {name: lr for name in groups}
+        if set(rates) != set(groups):
+            raise ValueError(f"lr must be one number or a dict with one rate per group {list(groups)}, got {sorted(rates)}")
+        for name, rate in rates.items():
+            _check_positive_number(f"lr of group {name!r}", rate)
+    else:
+        _check_positive_number("lr", lr)
+    if not (isinstance(betas, (tuple, list)) and len(betas) == 2
+            and all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)):
+        raise ValueError(f"betas must be a pair (beta1, beta2) of numbers in [0, 1), got {betas!r}")
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     train_data = _as_batchable(train_data, "train_data")
@@ -304,25 +418,33 @@ def fit(
     if val_data is not None:
         val_data = _as_batchable(val_data, "val_data")
     generator = seed_everything(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    if groups is None:
+        keys: tuple[str, ...] = ("loss",)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=tuple(betas))
+        optimizers = [optimizer]
+    else:
+        keys = tuple(groups)
+        optimizer = {name: torch.optim.Adam(params, lr=rates[name], betas=tuple(betas)) for name, params in groups.items()}
+        optimizers = list(optimizer.values())
     history = History()
-    guard = DivergenceGuard()
+    guard = DivergenceGuard(keys)
     steps_per_epoch = math.ceil(_num_examples(train_data) / batch_size)
-    scheduler = None
+    schedulers = []
     if schedule == "cosine":
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
+        schedulers = [torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=epochs * steps_per_epoch) for o in optimizers]
     start = time.perf_counter()
     with tqdm(total=epochs * steps_per_epoch, desc="training", unit="step", disable=not progress) as bar:
         for epoch in range(1, epochs + 1):
             history.append(
                 "train",
-                train_epoch(model, loss_fn, train_data, optimizer, batch_size, generator, epoch, bar, guard, scheduler,
-                            step_offset=(epoch - 1) * steps_per_epoch, total_steps=epochs * steps_per_epoch),
+                train_epoch(model, loss_fn, train_data, optimizer, batch_size, generator, epoch, bar, guard, schedulers,
+                            step_offset=(epoch - 1) * steps_per_epoch, total_steps=epochs * steps_per_epoch,
+                            groups=groups),
             )
-            summary = {"epoch": epoch, "train loss": f"{history.train['loss'][-1]:.4g}"}
+            summary = {"epoch": epoch, **{f"train {k}": f"{history.train[k][-1]:.4g}" for k in keys}}
             if val_data is not None:
-                history.append("val", evaluate(model, loss_fn, val_data, batch_size))
-                summary["val loss"] = f"{history.val['loss'][-1]:.4g}"
+                history.append("val", evaluate(model, loss_fn, val_data, batch_size, keys))
+                summary.update({f"val {k}": f"{history.val[k][-1]:.4g}" for k in keys})
             history.seconds.append(time.perf_counter() - start)
             bar.set_postfix(summary)
     return history
