@@ -30,8 +30,13 @@ from .vae import LARGE_LOGITS, VAE_HINTS, _case, _same
 
 FORWARD_HINTS = [
     ("one_hot is only applicable to index tensor",
-     "F.one_hot needs int64 labels and these are int32 (labels from a numpy array often are): cast them with "
-     "y.long() first."),
+     "F.one_hot needs int64 labels and these are of another dtype (int32 from a numpy array, or labels turned into "
+     "floats): pass it y.long()."),
+    ("stack expects each tensor to be equal size",
+     "torch.stack puts tensors of the same shape along a NEW axis; the label's code goes next to each row of "
+     "different-width inputs: torch.cat([..., code], dim=1)."),
+    ("'tuple' object has no attribute",
+     "The encoder returns a pair (mu, logvar), not one tensor to split: mu, logvar = encoder(...)."),
     ("Sizes of tensors must match except in dimension",
      "torch.cat joined tensors of different widths along the wrong axis: the label's code goes NEXT to each row "
      "(more columns, dim=1), not below the batch (more rows, dim=0)."),
@@ -97,6 +102,21 @@ class _ProbeDecoder(nn.Module):
         return torch.zeros(rows, *self.image_shape, dtype=w.dtype) + 0 * w.sum()
 
 
+def _gathered(inputs: list, batch: int) -> object:
+    """The module's input for the whole batch: the last call's, or the rows of a loop over the batch, joined."""
+    if len(inputs) > 1 and all(isinstance(t, torch.Tensor) and t.dim() == 2 for t in inputs):
+        widths = {t.shape[1] for t in inputs}
+        tail, rows = [], 0
+        for t in reversed(inputs):  # the last calls that together cover the batch once
+            tail.insert(0, t)
+            rows += t.shape[0]
+            if rows >= batch:
+                break
+        if rows == batch and len(tail) > 1 and len(widths) == 1 and len({t.dtype for t in tail}) == 1:
+            return torch.cat(tail)
+    return inputs[-1]
+
+
 def _near(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-5) -> bool:
     a, b = a.detach().to(F64), b.detach().to(F64)
     return a.shape == b.shape and bool(((a - b).abs() <= tol * (1 + b.abs())).all())
@@ -141,6 +161,10 @@ def _diagnose_input(inp: object, data: torch.Tensor, y: torch.Tensor, num_classe
         raise CheckFailed(f"cvae_forward appended the label to the {role}'s input as one raw number (y_i itself): a "
                           f"number says 7 is 'more' than 3, a code does not. Append its one-hot code, "
                           f"F.one_hot(y, num_classes) ({k} columns, a single 1 at column y_i){where}")
+    if width == n + 1 and head_ok and k != 1:
+        raise CheckFailed(f"cvae_forward appended one number per example to the {role}'s input (a value computed "
+                          f"from the label?): the condition is the label's one-hot code, F.one_hot(y, num_classes), "
+                          f"{k} columns with a single 1 at column y_i{where}")
     if width == n + k:
         if head_ok and _near(a[:, n:], F.one_hot(y.long(), k).to(F64)):
             if inp.dtype != dtype:
@@ -186,10 +210,13 @@ def cvae_forward(fn) -> None:
     must get ``[x flattened, one_hot(y)]`` (B, D + K), the decoder ``[z, one_hot(y)]``
     (B, d + K) with the ``z`` returned as ``out.z``; ``out.mu``, ``out.logvar`` and
     ``out.logits`` must be the modules' outputs; ``z`` must be ``mu + exp(logvar / 2) *
-    eps`` with standard normal ``eps`` (tested through its gradients, whatever the noise).
-    Probes: float64 and float32, 28 x 28 and 8 x 8 images, batches without the last class
-    (so ``F.one_hot(y)`` without ``num_classes`` is too narrow), int32 labels, a batch of
-    one, and a large batch for the noise's statistics.
+    eps`` with standard normal ``eps`` (tested through its gradients, whatever the noise),
+    one ``eps`` per entry of ``mu``, fresh at every call (another global seed gives another
+    ``z``), and the logits must carry a gradient back to the encoder through ``z``. A loop
+    over the batch whose pieces are joined afterwards is accepted. Probes: float64 and
+    float32, 28 x 28 and 8 x 8 images, batches without the last class (so
+    ``F.one_hot(y)`` without ``num_classes`` is too narrow), int32 labels, a batch of one,
+    and a large batch for the noise's statistics.
     """
     __tracebackhide__ = True
     name = "cvae_forward"
@@ -214,7 +241,7 @@ def cvae_forward(fn) -> None:
         if not decoder.inputs:
             raise CheckFailed(f"{name} never called the decoder [probe: {probe}]")
         y64 = y.long()
-        _diagnose_input(encoder.inputs[-1], x.flatten(1), y64, k, "encoder", "x", dtype, probe)
+        _diagnose_input(_gathered(encoder.inputs, batch), x.flatten(1), y64, k, "encoder", "x", dtype, probe)
         missing = [a for a in ("logits", "mu", "logvar", "z") if not hasattr(out, a)]
         if missing:
             raise CheckFailed(f"{name} should return VAEOutput(logits=..., mu=..., logvar=..., z=...), got a "
@@ -231,22 +258,57 @@ def cvae_forward(fn) -> None:
                      axes=("example", "coordinate"), known_mistakes=[
                          (mu_ref, "out.logvar holds the mean: the encoder returns the pair (mu, logvar)"),
                          (0.5 * logvar_ref, "out.logvar holds log sigma; return the encoder's log-variance as is")])
-        _diagnose_input(decoder.inputs[-1], out.z.detach().to(dtype), y64, k, "decoder", "z", dtype, probe,
-                        mu=out.mu)
+        if not torch.isfinite(out.z).all():
+            raise CheckFailed(f"{name}: out.z has NaN or infinite entries where mu and logvar are finite: the log-"
+                              "variance can be negative, so logvar.sqrt() or log(...) of it fails; sigma = "
+                              f"exp(logvar / 2) [probe: {probe}]")
+        _diagnose_input(_gathered(decoder.inputs, batch), out.z.detach().to(dtype), y64, k, "decoder", "z", dtype,
+                        probe, mu=out.mu)
         expect_dtype(out.logits, dtype, f"{name}(...).logits")
-        expect_close(out.logits, decoder.reference(torch.cat([out.z.to(F64), F.one_hot(y64, k).to(F64)], 1)),
-                     f"{name}(...).logits", what="values", dtype=dtype, probe=probe, axes=("example", "channel", "row",
-                                                                                           "column"),
-                     known_mistakes=[(torch.sigmoid(decoder.reference(torch.cat(
-                         [out.z.to(F64), F.one_hot(y64, k).to(F64)], 1))), "out.logits went through a sigmoid: return "
-                         "the decoder's output, the logits, as they are (the loss applies the sigmoid)")])
-        _check_reparameterized(out, name, dtype, probe)
+        expect_shape(out.logits, (batch, *image), f"{name}(...).logits", "the decoder's output as it comes, one "
+                     "logit per pixel in the images' shape")
+        reference_logits = decoder.reference(torch.cat([out.z.to(F64), F.one_hot(y64, k).to(F64)], 1))
+        expect_close(out.logits, reference_logits, f"{name}(...).logits", what="values", dtype=dtype, probe=probe,
+                     axes=("example", "channel", "row", "column"), known_mistakes=[
+                         (torch.sigmoid(reference_logits), "out.logits went through a sigmoid: return the decoder's "
+                          "output, the logits, as they are (the loss applies the sigmoid)"),
+                         (torch.sigmoid(torch.sigmoid(reference_logits)), "out.logits went through a sigmoid (twice): "
+                          "return the decoder's output, the logits, as they are")])
+        _check_reparameterized(out, name, dtype, probe, encoder, onehot_in)
+        _check_logits_reach_encoder(out, name, probe, encoder)
+        if batch >= 100:
+            again = call(fn, name, encoder, decoder, x, y, k, seed=1, hints=FORWARD_HINTS)
+            if isinstance(getattr(again, "z", None), torch.Tensor) and _near(again.z, out.z, 0):
+                raise CheckFailed(f"{name} returns the same z for another state of torch's random generator: a "
+                                  "torch.manual_seed(...) or a torch.Generator seeded inside the function draws the "
+                                  "same eps at every training step. Draw fresh noise from the global generator, "
+                                  f"torch.randn_like(mu) [probe: {probe}]")
     passed(name, f"the label's one-hot code reaches the encoder and the decoder, z is reparameterized, on "
                  f"{len(cases)} probes (float32/64, 8 x 8 images, int32 labels, a batch of one)")
 
 
-def _check_reparameterized(out, name: str, dtype: torch.dtype, probe: str) -> None:
-    """``z = mu + exp(logvar / 2) * eps``, ``eps ~ N(0, I)``: dz/dmu = 1, dz/dlogvar = (z - mu) / 2."""
+def _check_logits_reach_encoder(out, name: str, probe: str, encoder: _ProbeEncoder) -> None:
+    """The logits must be a differentiable function of the z returned (so the encoder gets a gradient)."""
+    __tracebackhide__ = True
+    message = (f"{name}: out.logits carry no gradient back to z, so the reconstruction term cannot train the encoder: "
+               "decode the reparameterized z itself (no .detach(), torch.no_grad() or .data on the way) "
+               f"[probe: {probe}]")
+    if not out.logits.requires_grad:
+        raise CheckFailed(message)
+    (grad,) = torch.autograd.grad(out.logits.sum(), [encoder.w_mu], allow_unused=True, retain_graph=True)
+    if grad is None or not bool(grad.any()):
+        raise CheckFailed(message)
+
+
+def _check_reparameterized(out, name: str, dtype: torch.dtype, probe: str, encoder: _ProbeEncoder,
+                           inputs: torch.Tensor) -> None:
+    """``z = mu + exp(logvar / 2) * eps``, ``eps ~ N(0, I)``: dz/dmu = 1, dz/dlogvar = (z - mu) / 2.
+
+    The gradients are taken with respect to the returned ``mu`` and ``logvar``; if ``z`` was
+    made from other tensors with the same values (a loop over the batch whose pieces are
+    joined afterwards), with respect to the probe encoder's weights instead, where a gradient
+    ``G`` with respect to ``mu`` shows as ``inputs.T @ G``.
+    """
     __tracebackhide__ = True
     where = f" [probe: {probe}]"
     z, mu, logvar = out.z, out.mu, out.logvar
@@ -260,27 +322,48 @@ def _check_reparameterized(out, name: str, dtype: torch.dtype, probe: str) -> No
                           f"{where}")
     weights = torch.rand(z.shape, generator=torch.Generator().manual_seed(3), dtype=F64).to(z.dtype) + 0.5
     grads = torch.autograd.grad(z, [mu, logvar], weights, allow_unused=True, retain_graph=True)
+    project, axes = (lambda g: g), ("example", "coordinate")
+    if grads[0] is None and grads[1] is None:  # z made from the encoder's outputs before they were joined?
+        grads = torch.autograd.grad(z, [encoder.w_mu, encoder.w_logvar], weights, allow_unused=True, retain_graph=True)
+        project, axes = (lambda g: inputs.T @ g.to(F64)), ("encoder input", "coordinate")
+    if grads[0] is not None and grads[1] is None:
+        raise CheckFailed(f"{name}: out.z does not depend on out.logvar: the noise is scaled by the standard deviation, "
+                          f"z = mu + exp(logvar / 2) * eps{where}")
     if grads[0] is None or grads[1] is None:
         raise CheckFailed(f"{name}: out.z is not computed from the out.mu and out.logvar you return: return the "
                           f"encoder's (mu, logvar) and z = mu + exp(logvar / 2) * eps made from them{where}")
     eps = ((z - mu) / (0.5 * logvar).exp()).detach().to(F64)
     sigma = (0.5 * logvar).exp().detach().to(F64)
     seed_form = weights.to(F64) * (z.detach().to(F64) - sigma) / mu.detach().to(F64)  # z = mu * eps + sigma
-    expect_close(grads[0], weights, name, what="gradient of z with respect to mu (z = mu + sigma * eps moves one "
-                 "for one with mu)", dtype=dtype, probe=probe, axes=("example", "coordinate"), known_mistakes=[
-                     (seed_form, "Your z is mu * eps + sigma, the source notes' slip: the noise scales the standard "
+    expect_close(grads[0], project(weights), name, what="gradient of z with respect to mu (z = mu + sigma * eps moves "
+                 "one for one with mu)", dtype=dtype, probe=probe, axes=axes, known_mistakes=[
+                     (project(seed_form), "Your z is mu * eps + sigma, the source notes' slip: the noise scales the standard "
                       "deviation, z = mu + sigma * eps.")])
-    expect_close(grads[1], 0.5 * weights.to(F64) * (z - mu).detach().to(F64), name,
+    expect_close(grads[1], project(0.5 * weights.to(F64) * (z - mu).detach().to(F64)), name,
                  what="gradient of z with respect to logvar (z - mu = exp(logvar / 2) * eps)", dtype=dtype,
-                 probe=probe, axes=("example", "coordinate"), known_mistakes=[
-                     ((weights.to(F64) * (z - mu).detach().to(F64)), "Your z scales the noise by exp(logvar), the "
-                      "variance; the standard deviation sigma is exp(logvar / 2).")])
+                 probe=probe, axes=axes, known_mistakes=[
+                     (project(weights.to(F64) * (z - mu).detach().to(F64)), "Your z scales the noise by exp(logvar) (the "
+                      "variance, or exp(logvar) / 2 with the brackets misplaced); the standard deviation sigma is "
+                      "exp(logvar / 2)."),
+                     (project(weights.to(F64) * (z - mu).detach().to(F64) / logvar.detach().to(F64)),
+                      "Your z scales the noise by logvar itself; logvar is log sigma^2, so sigma = exp(logvar / 2)."),
+                     (project(weights.to(F64) * (z - mu).detach().to(F64) * torch.sigmoid(logvar.detach().to(F64))
+                              / F.softplus(logvar.detach().to(F64))), "Your z scales the noise by softplus(logvar); "
+                      "the encoder's second output is a log-variance, so sigma = exp(logvar / 2).")])
+    if eps.shape[0] > 1 and eps.shape[1] > 1:
+        if bool((eps - eps[:1]).abs().max() < 1e-6):
+            raise CheckFailed(f"{name}: every example got the same noise eps (one draw of shape (d,) for the whole "
+                              f"batch); draw one eps per entry of mu, torch.randn_like(mu){where}")
+        if bool((eps - eps[:, :1]).abs().max() < 1e-6):
+            raise CheckFailed(f"{name}: the d coordinates of each code got the same noise eps (one draw per example, "
+                              f"shape (B, 1)); draw one eps per entry of mu, torch.randn_like(mu){where}")
     if eps.numel() >= 500:
         mean, std = float(eps.mean()), float(eps.std())
         if abs(mean) > 0.2 or not 0.85 < std < 1.15:
             raise CheckFailed(f"{name}: the noise eps = (z - mu) / exp(logvar / 2) has mean {mean:.2f} and standard "
-                              f"deviation {std:.2f} over {eps.numel()} draws; it should be standard normal "
-                              f"(torch.randn_like(mu), not torch.rand_like){where}")
+                              f"deviation {std:.2f} over {eps.numel()} draws; it should be standard normal, "
+                              f"mean 0 and standard deviation 1 (torch.randn_like(mu) as it is: not torch.rand_like, "
+                              f"no scale factor){where}")
 
 
 # ---- the loss ----------------------------------------------------------------------------------------
@@ -291,6 +374,25 @@ def _padded_one_hot(y: torch.Tensor, k: int, d: int) -> torch.Tensor:
     return code[:, :d] if d <= k else torch.cat([code, code.new_zeros(len(y), d - k)], 1)
 
 
+def _name_a_kl_weight(loss: torch.Tensor, recon: torch.Tensor, kl: torch.Tensor, inputs: list[torch.Tensor],
+                      name: str, probe: str) -> None:
+    """Fail naming the weight if ``loss = recon + c * kl`` with ``c != 1`` (values and the gradients agree)."""
+    __tracebackhide__ = True
+    if not (loss.requires_grad and torch.isfinite(loss).all()) or float(kl.detach()) <= 0:
+        return
+    c = float((loss.detach().to(F64) - recon.detach()) / kl.detach())
+    if not 1e-3 < c < 1e3 or abs(c - 1) < 1e-3:
+        return
+    try:
+        got = gradient(loss, inputs, torch.ones((), dtype=F64))
+    except Exception:  # noqa: BLE001 - the ordinary value check reports this loss
+        return
+    want = gradient(recon + c * kl, inputs, torch.ones((), dtype=F64))
+    if all(g is not None and w is not None and _near(g, w, 1e-4) for g, w in zip(got, want)):
+        raise CheckFailed(f"{name}()['loss']: wrong loss: the KL is weighted by {c:.3g} (a beta, or a division by "
+                          f"some count); the negative bound weighs it by 1, loss = recon + kl [probe: {probe}]")
+
+
 def cvae_loss(fn) -> None:
     """Check ``fn(x, y, out) -> {"loss": -mean ELBO, "recon": mean -log p(x|z,y), "kl": mean KL(q(z|x,y) || N(0, I))}``.
 
@@ -298,9 +400,11 @@ def cvae_loss(fn) -> None:
     the loss is chapter 4's negative ELBO and must not change when only ``y`` does.
     Probes as for chapter 4's ``vae_loss`` (float64, a batch of one, float32 with
     binary-like pixels, logits up to +-30 and extreme log-variances), each also with other
-    labels. The hints name the seed's "+ KL", priors that depend on ``y``, a KL computed
-    from ``z`` or with the one-hot code counted as latent, the reversed KL, the reductions
-    and the KL's slips.
+    labels. The hints name the seed's "+ KL", priors that depend on ``y`` (any other
+    dependence on ``y`` is named as such), a KL computed from ``z`` or with the one-hot code
+    counted as latent, the reversed KL, a squared error instead of the Bernoulli term,
+    swapped arguments, the reductions (including a fixed batch size), a KL weight other
+    than 1, and the KL's slips.
     """
     __tracebackhide__ = True
     name = "cvae_loss"
@@ -342,18 +446,21 @@ def cvae_loss(fn) -> None:
         expected = (recon + kl).mean()
         code = _padded_one_hot(y, k, d)
         sampled_kl = (0.5 * (z64.pow(2) - (z64 - m64).pow(2) / var - lv64)).sum(1)
-        known = [
-            ((recon - kl).mean(), "The KL has the sign of the source notes' '+ KL(q || p(z, y))': the bound is "
-             "log p(x | y) >= E[log p(x | z, y)] - KL(q(z | x, y) || p(z | y)), so the loss, its negative, is "
-             "reconstruction + KL. With '- KL' in the loss, training would push q(z | x, y) away from the prior."),
-            (-expected, "That is +ELBO; fit minimizes the loss, so return the negative ELBO."),
-            ((-recon + kl).mean(), "The reconstruction enters with the wrong sign: the loss is -log p(x | z, y) + KL."),
+        y_priors = [  # slips that put y into the loss
             ((recon + (0.5 * (var + (m64 - y64).pow(2) - 1 - lv64)).sum(1)).mean(),
              "Your KL is to a prior centred at the label's value, N(y, I). In this model the prior ignores y, "
              "p(z | y) = N(0, I): the label reaches the loss only through the decoder's logits."),
             ((recon + (0.5 * (var + (m64 - code).pow(2) - 1 - lv64)).sum(1)).mean(),
              "Your KL is to a prior centred at the one-hot code of y. In this model the prior ignores y, "
              "p(z | y) = N(0, I): the label reaches the loss only through the decoder's logits."),
+        ]
+        known = [
+            ((recon - kl).mean(), "The KL has the sign of the source notes' '+ KL(q || p(z, y))': the bound is "
+             "log p(x | y) >= E[log p(x | z, y)] - KL(q(z | x, y) || p(z | y)), so the loss, its negative, is "
+             "reconstruction + KL. With '- KL' in the loss, training would push q(z | x, y) away from the prior."),
+            (-expected, "That is +ELBO; fit minimizes the loss, so return the negative ELBO."),
+            ((-recon + kl).mean(), "The reconstruction enters with the wrong sign: the loss is -log p(x | z, y) + KL."),
+            *y_priors,
             ((recon + kl + 0.5).mean(), "Your KL counts the one-hot code as if it were latent coordinates with mean "
              "0/1 and variance 1 (+1/2 per example): the KL is over z alone, from mu and logvar."),
             ((recon + (0.5 * (var + z64.pow(2) - 1 - lv64)).sum(1)).mean(), "The KL's mean term uses the sampled z; "
@@ -369,6 +476,17 @@ def cvae_loss(fn) -> None:
             ((recon + (0.5 * (var + m64.pow(2) - 1 - lv64)).mean(1)).mean(), "The KL is averaged over latent "
              "dimensions; sum it."),
             (recon.mean(), "The KL term is missing."),
+            (bce.sum() + kl.mean(), "The reconstruction is summed over the batch (reduction='sum') while the KL is "
+             "averaged: average both over the batch."),
+            ((((torch.sigmoid(l64) - x64) ** 2).flatten(1).sum(1) + kl).mean(), "The reconstruction term is a squared "
+             "error between sigmoid(logits) and x; this decoder is Bernoulli, so -log p(x | z, y) is the binary "
+             "cross-entropy of the logits, F.binary_cross_entropy_with_logits(logits, x)."),
+            ((((l64 - x64) ** 2).flatten(1).sum(1) + kl).mean(), "The reconstruction term is a squared error between "
+             "the logits and x; this decoder is Bernoulli, so -log p(x | z, y) is the binary cross-entropy of the "
+             "logits, F.binary_cross_entropy_with_logits(logits, x)."),
+            ((F.binary_cross_entropy_with_logits(x64, torch.sigmoid(l64), reduction="none").flatten(1).sum(1) + kl)
+             .mean(), "The arguments of F.binary_cross_entropy_with_logits are swapped: the logits come first, the "
+             "target x second."),
             ((F.binary_cross_entropy_with_logits(torch.sigmoid(l64), x64, reduction="none").flatten(1).sum(1) + kl)
              .mean(), "The logits went through a sigmoid before a loss that applies its own: pass the logits directly."),
             *[((recon + wrong).mean(), f"In the KL term: {hint[0].lower()}{hint[1:]}") for wrong, hint in
@@ -379,19 +497,30 @@ def cvae_loss(fn) -> None:
         other = (y + 1 + torch.randint(0, k - 1, (batch,), generator=g)) % k  # every label changed
         moved = call(fn, name, x, other, out, hints=VAE_HINTS)
         depends_on_y = (isinstance(moved, dict) and isinstance(moved.get("loss"), torch.Tensor)
+                        and bool(torch.isfinite(loss).all()) and bool(torch.isfinite(moved["loss"]).all())
                         and not _near(moved["loss"], loss, 1e-9))
         y_message = (f"{name}: the loss changes when only y changes (same x and the same decoder output): with the "
                      "prior p(z | y) = N(0, I) the label reaches the loss only through the logits, which the decoder "
                      f"computed from y already [probe: {probe}]")
+        if depends_on_y:  # only the slips that put y into the loss can explain it; otherwise name the y
+            for wrong, hint in y_priors:
+                if _near(loss, wrong, 1e-5):
+                    raise CheckFailed(f"{name}()['loss']: wrong loss. {hint} [probe: {probe}]")
+            raise CheckFailed(y_message)
+        fixed = [m for m in (32, 50, 64, 100, 128, 256) if m != batch and _near(loss, (recon + kl).sum() / m, 1e-6)]
+        if fixed:
+            raise CheckFailed(f"{name}()['loss']: wrong loss: the batch's sum divided by {fixed[0]}, a fixed batch size; "
+                              f"this batch has {batch} examples (the last batch of an epoch is often smaller): "
+                              f"average over the examples given, .mean() or / len(x) [probe: {probe}]")
         try:
             expect_close(loss, expected, f"{name}()['loss']", what="loss", known_mistakes=known, dtype=dtype,
-                         probe=hint_probe)
+                         probe=hint_probe, nonfinite_hint="At large logits log(sigmoid(l)) or log(1 - sigmoid(l)) is "
+                         "log(0): compute the reconstruction term from the logits with "
+                         "F.binary_cross_entropy_with_logits (or F.logsigmoid).")
         except CheckFailed as failure:
-            if depends_on_y and "the reference" in str(failure):  # no catalogued slip explains it: name the y
-                raise CheckFailed(y_message) from None
+            if ": yours " in str(failure):  # the generic message, no catalogued slip explains it: a KL weight?
+                _name_a_kl_weight(loss, recon.mean(), kl.mean(), [logits, mu, logvar], name, probe)
             raise
-        if depends_on_y:
-            raise CheckFailed(y_message)
         for key, want, mistakes in (
             ("recon", recon.mean(), [(-recon.mean(), "'recon' is the reconstruction loss -log p(x | z, y), a positive "
                                       "number; yours has the opposite sign."),
