@@ -7,12 +7,13 @@ which chapter teaches it.
 from .active_units import active_units, unit_activity
 from .aggregate import aggregate_log_density
 from .autoencoder import AEOutput, Autoencoder
-from .classifier import DigitClassifier, classifier_loss, train_classifier
+from .cavi import CAVIResult, cavi_gmm
 from .classifier import DigitClassifier, classifier_loss, train_classifier
 from .cvae import CVAE, ConditionedModel
 from .data import binarize, load_mnist, moon_images, toy_2d
 from .elbo import ELBOTerms, elbo, elbo_estimate, vae_loss
 from .explorer import LatentExplorer, traversal_grid
+from .fsq import FSQ
 from .history import History
 from .iwae import iwae_bound, log_weights, prior_estimate
 from .kl import gaussian_kl, gaussian_kl_full, kl_per_dimension
@@ -23,9 +24,11 @@ from .losses import squared_error
 from .made import MADEDecoder
 from .metrics import mig, mig_report
 from .nets import GaussianEncoder, conv_decoder, conv_encoder, image_decoder, image_encoder, mlp
+from .pixelcnn import PixelCNNPrior
 from .plotting import latent_grid, scatter_codes, show_decoded_grid, show_grid
 from .quantizer import QuantizerOutput, VectorQuantizer
 from .regularizers import contractive_penalty, sparsity_kl
+from .renyi import renyi_bound
 from .reparameterization import reparameterize
 from .seeding import seed_everything
 from .shapes import ShapesGrid, shapes_dataset
@@ -33,36 +36,38 @@ from .stats import mean_and_stderr
 from .training import TrainingDiverged, evaluate, fit, train_epoch
 from .vae import VAE, VAEOutput
 from .vae_gan import VAEGAN, Discriminator, feature_nll, vae_gan_losses
-from .vae_gan import VAEGAN, Discriminator, feature_nll, vae_gan_losses
+from .vqvae import VQVAE, VQVAEOutput, vqvae_loss
 
 __all__ = [
     "AEOutput",
     "Autoencoder",
+    "CAVIResult",
     "CVAE",
     "ConditionedModel",
     "DigitClassifier",
     "Discriminator",
-    "DigitClassifier",
-    "Discriminator",
     "ELBOTerms",
+    "FSQ",
     "GaussianEncoder",
     "History",
     "LatentExplorer",
     "LinearGaussian",
     "MADEDecoder",
+    "PixelCNNPrior",
     "QuantizerOutput",
     "ShapesGrid",
     "TrainingDiverged",
     "VAE",
     "VAEGAN",
-    "VAEGAN",
     "VAEOutput",
+    "VQVAE",
+    "VQVAEOutput",
     "VectorQuantizer",
     "active_units",
     "aggregate_log_density",
     "bernoulli_log_likelihood",
     "binarize",
-    "classifier_loss",
+    "cavi_gmm",
     "classifier_loss",
     "contractive_penalty",
     "conv_decoder",
@@ -70,7 +75,6 @@ __all__ = [
     "elbo",
     "elbo_estimate",
     "evaluate",
-    "feature_nll",
     "feature_nll",
     "fit",
     "gaussian_kl",
@@ -90,6 +94,7 @@ __all__ = [
     "mlp",
     "moon_images",
     "prior_estimate",
+    "renyi_bound",
     "reparameterize",
     "scatter_codes",
     "seed_everything",
@@ -100,11 +105,9 @@ __all__ = [
     "squared_error",
     "toy_2d",
     "train_classifier",
-    "train_classifier",
     "train_epoch",
     "traversal_grid",
     "unit_activity",
-    "vae_gan_losses",
     "vae_gan_losses",
     "vae_loss",
 ]
