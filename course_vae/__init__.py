@@ -9,11 +9,11 @@ from .aggregate import aggregate_log_density
 from .autoencoder import AEOutput, Autoencoder
 from .cavi import CAVIResult, cavi_gmm
 from .classifier import DigitClassifier, classifier_loss, train_classifier
+from .classifier import DigitClassifier, classifier_loss, train_classifier
 from .cvae import CVAE, ConditionedModel
 from .data import binarize, load_mnist, moon_images, toy_2d
 from .elbo import ELBOTerms, elbo, elbo_estimate, vae_loss
 from .explorer import LatentExplorer, traversal_grid
-from .fsq import FSQ
 from .history import History
 from .iwae import iwae_bound, log_weights, prior_estimate
 from .kl import gaussian_kl, gaussian_kl_full, kl_per_dimension
@@ -24,7 +24,6 @@ from .losses import squared_error
 from .made import MADEDecoder
 from .metrics import mig, mig_report
 from .nets import GaussianEncoder, conv_decoder, conv_encoder, image_decoder, image_encoder, mlp
-from .pixelcnn import PixelCNNPrior
 from .plotting import latent_grid, scatter_codes, show_decoded_grid, show_grid
 from .quantizer import QuantizerOutput, VectorQuantizer
 from .regularizers import contractive_penalty, sparsity_kl
@@ -36,7 +35,7 @@ from .stats import mean_and_stderr
 from .training import TrainingDiverged, evaluate, fit, train_epoch
 from .vae import VAE, VAEOutput
 from .vae_gan import VAEGAN, Discriminator, feature_nll, vae_gan_losses
-from .vqvae import VQVAE, VQVAEOutput, vqvae_loss
+from .vae_gan import VAEGAN, Discriminator, feature_nll, vae_gan_losses
 
 __all__ = [
     "AEOutput",
@@ -46,22 +45,21 @@ __all__ = [
     "ConditionedModel",
     "DigitClassifier",
     "Discriminator",
+    "DigitClassifier",
+    "Discriminator",
     "ELBOTerms",
-    "FSQ",
     "GaussianEncoder",
     "History",
     "LatentExplorer",
     "LinearGaussian",
     "MADEDecoder",
-    "PixelCNNPrior",
     "QuantizerOutput",
     "ShapesGrid",
     "TrainingDiverged",
     "VAE",
     "VAEGAN",
+    "VAEGAN",
     "VAEOutput",
-    "VQVAE",
-    "VQVAEOutput",
     "VectorQuantizer",
     "active_units",
     "aggregate_log_density",
@@ -69,12 +67,14 @@ __all__ = [
     "binarize",
     "cavi_gmm",
     "classifier_loss",
+    "classifier_loss",
     "contractive_penalty",
     "conv_decoder",
     "conv_encoder",
     "elbo",
     "elbo_estimate",
     "evaluate",
+    "feature_nll",
     "feature_nll",
     "fit",
     "gaussian_kl",
@@ -105,9 +105,11 @@ __all__ = [
     "squared_error",
     "toy_2d",
     "train_classifier",
+    "train_classifier",
     "train_epoch",
     "traversal_grid",
     "unit_activity",
+    "vae_gan_losses",
     "vae_gan_losses",
     "vae_loss",
 ]
