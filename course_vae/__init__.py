@@ -14,6 +14,7 @@ from .cvae import CVAE, ConditionedModel
 from .data import binarize, load_mnist, moon_images, toy_2d
 from .elbo import ELBOTerms, elbo, elbo_estimate, vae_loss
 from .explorer import LatentExplorer, traversal_grid
+from .fsq import FSQ
 from .history import History
 from .iwae import iwae_bound, log_weights, prior_estimate
 from .kl import gaussian_kl, gaussian_kl_full, kl_per_dimension
@@ -24,6 +25,7 @@ from .losses import squared_error
 from .made import MADEDecoder
 from .metrics import mig, mig_report
 from .nets import GaussianEncoder, conv_decoder, conv_encoder, image_decoder, image_encoder, mlp
+from .pixelcnn import PixelCNNPrior
 from .plotting import latent_grid, scatter_codes, show_decoded_grid, show_grid
 from .quantizer import QuantizerOutput, VectorQuantizer
 from .regularizers import contractive_penalty, sparsity_kl
@@ -36,6 +38,7 @@ from .training import TrainingDiverged, evaluate, fit, train_epoch
 from .vae import VAE, VAEOutput
 from .vae_gan import VAEGAN, Discriminator, feature_nll, vae_gan_losses
 from .vae_gan import VAEGAN, Discriminator, feature_nll, vae_gan_losses
+from .vqvae import VQVAE, VQVAEOutput, vqvae_loss
 
 __all__ = [
     "AEOutput",
@@ -48,11 +51,13 @@ __all__ = [
     "DigitClassifier",
     "Discriminator",
     "ELBOTerms",
+    "FSQ",
     "GaussianEncoder",
     "History",
     "LatentExplorer",
     "LinearGaussian",
     "MADEDecoder",
+    "PixelCNNPrior",
     "QuantizerOutput",
     "ShapesGrid",
     "TrainingDiverged",
@@ -60,6 +65,8 @@ __all__ = [
     "VAEGAN",
     "VAEGAN",
     "VAEOutput",
+    "VQVAE",
+    "VQVAEOutput",
     "VectorQuantizer",
     "active_units",
     "aggregate_log_density",
@@ -112,4 +119,5 @@ __all__ = [
     "vae_gan_losses",
     "vae_gan_losses",
     "vae_loss",
+    "vqvae_loss",
 ]
