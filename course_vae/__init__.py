@@ -27,6 +27,7 @@ from .metrics import mig, mig_report
 from .nets import GaussianEncoder, conv_decoder, conv_encoder, image_decoder, image_encoder, mlp
 from .pixelcnn import PixelCNNPrior
 from .plotting import latent_grid, scatter_codes, show_decoded_grid, show_grid
+from .priors import MixturePrior
 from .quantizer import QuantizerOutput, VectorQuantizer
 from .regularizers import contractive_penalty, sparsity_kl
 from .renyi import renyi_bound
@@ -57,6 +58,7 @@ __all__ = [
     "LatentExplorer",
     "LinearGaussian",
     "MADEDecoder",
+    "MixturePrior",
     "PixelCNNPrior",
     "QuantizerOutput",
     "ShapesGrid",

@@ -9,9 +9,10 @@ import torch
 
 from .kl import gaussian_kl, kl_per_dimension
 from .likelihoods import bernoulli_log_likelihood, gaussian_log_likelihood
-from .vae import VAEOutput, decode_for
+from .vae import VAEOutput, decode_for, prior_log_prob
 
 LIKELIHOODS = ("bernoulli", "gaussian")
+KL_ESTIMATORS = ("closed_form", "monte_carlo")
 
 
 @dataclass
@@ -20,7 +21,8 @@ class ELBOTerms:
 
     elbo: torch.Tensor  # log p(x | z) - beta * KL: the training objective (maximized)
     recon: torch.Tensor  # -log p(x | z) at the sampled z: the reconstruction loss
-    kl: torch.Tensor  # KL(q(z | x) || p(z)), in closed form
+    kl: torch.Tensor  # KL(q(z | x) || p(z)): closed form, or log q(z|x) - log p(z) at the sampled z
+    kl_estimator: str = "closed_form"  # "closed_form" (p = N(0, I)) or "monte_carlo" (learned prior, chapter 10)
 
 
 def log_likelihood(x: torch.Tensor, decoded: torch.Tensor, likelihood: str = "bernoulli", sigma: float | None = None) -> torch.Tensor:
@@ -45,6 +47,13 @@ def elbo(x: torch.Tensor, out: VAEOutput, beta: float = 1.0, likelihood: str = "
     dimensions of each example; ``beta = 1`` is the ELBO proper (chapter 5 varies it).
     The training loss is ``-elbo(...).elbo.mean()``.
 
+    With the standard normal prior (``out.log_prior is None``) the KL is in closed form
+    (``kl_estimator="closed_form"``). With a learned prior (chapter 10: ``out.log_prior``
+    holds ``log p(z)`` at ``out.z``) it has none, and the KL is the one-sample Monte Carlo
+    estimate ``log q(z | x) - log p(z)`` at the same ``z`` as the reconstruction term
+    (``kl_estimator="monte_carlo"``, the SGVB-A estimator of Kingma and Welling): unbiased,
+    and its gradient reaches the prior's parameters.
+
     Args:
         x: data ``(B, ...)`` (targets of the decoder).
         out: the model's :class:`VAEOutput` for ``x``.
@@ -53,13 +62,19 @@ def elbo(x: torch.Tensor, out: VAEOutput, beta: float = 1.0, likelihood: str = "
             (``out.logits`` is the mean, ``sigma`` the fixed standard deviation).
 
     Returns:
-        :class:`ELBOTerms` with ``elbo``, ``recon`` and ``kl``, each ``(B,)``.
+        :class:`ELBOTerms` with ``elbo``, ``recon`` and ``kl``, each ``(B,)``, and
+        ``kl_estimator``, which says how ``kl`` was computed.
     """
     if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not (math.isfinite(beta) and beta >= 0):
         raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
     recon = -log_likelihood(x, out.logits, likelihood, sigma)
-    kl = gaussian_kl(out.mu, out.logvar)
-    return ELBOTerms(elbo=-recon - beta * kl, recon=recon, kl=kl)
+    log_prior = getattr(out, "log_prior", None)
+    if log_prior is None:
+        kl, estimator = gaussian_kl(out.mu, out.logvar), "closed_form"
+    else:
+        log_q = -0.5 * ((out.z - out.mu).pow(2) * (-out.logvar).exp() + out.logvar + math.log(2 * math.pi)).sum(-1)
+        kl, estimator = log_q - log_prior, "monte_carlo"
+    return ELBOTerms(elbo=-recon - beta * kl, recon=recon, kl=kl, kl_estimator=estimator)
 
 
 def vae_loss(x: torch.Tensor, out: VAEOutput, beta: float = 1.0, likelihood: str = "bernoulli",
@@ -97,6 +112,9 @@ def vae_loss(x: torch.Tensor, out: VAEOutput, beta: float = 1.0, likelihood: str
         raise ValueError(f"free_bits must be a finite number of nats per latent dimension >= 0 (0 = off), got {free_bits!r}")
     if free_bits > 0 and capacity is not None:
         raise ValueError("free_bits and capacity are two different KL objectives; pass one of them, not both")
+    if free_bits > 0 and getattr(out, "log_prior", None) is not None:
+        raise ValueError("free_bits clamps the closed-form KL of each latent dimension to N(0, I); "
+                         "with a learned prior (out.log_prior set) use free_bits=0")
     terms = elbo(x, out, beta=beta, likelihood=likelihood, sigma=sigma)
     recon, kl = terms.recon.mean(), terms.kl.mean()
     if free_bits > 0:
@@ -123,6 +141,7 @@ def elbo_estimate(model, x: torch.Tensor, draws: int = 10, seed: int = 0, batch_
 
     Noise comes from a generator seeded with ``seed`` (the global RNG is not touched) and
     the model's training mode is restored afterwards. Keyword arguments go to :func:`elbo`.
+    With a learned prior (``model.prior``, chapter 10) each draw's KL is the Monte Carlo one.
     """
     was_training = model.training
     model.eval()
@@ -136,7 +155,8 @@ def elbo_estimate(model, x: torch.Tensor, draws: int = 10, seed: int = 0, batch_
             for _ in range(draws):
                 eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype).to(mu.device)
                 z = mu + (0.5 * logvar).exp() * eps
-                total += elbo(xb, VAEOutput(logits=decode_for(model, z, xb), mu=mu, logvar=logvar, z=z), **kwargs).elbo
+                out = VAEOutput(logits=decode_for(model, z, xb), mu=mu, logvar=logvar, z=z, log_prior=prior_log_prob(model, z))
+                total += elbo(xb, out, **kwargs).elbo
             totals.append(total / draws)
         return torch.cat(totals)
     finally:

@@ -8,7 +8,7 @@ import torch
 from torch.distributions import Normal
 
 from .elbo import log_likelihood
-from .vae import decode_for
+from .vae import decode_for, prior_log_prob
 
 # At most this many (sample, example) pairs are decoded at once, to bound memory.
 MAX_PAIRS = 20_000
@@ -30,7 +30,8 @@ def log_weights(
     where the mean of the weights over ``k`` is an ELBO estimate with a sampled KL.
     ``proposal="posterior"`` draws from the encoder's ``q(z | x)`` (importance sampling);
     ``"prior"`` draws from ``p(z) = N(0, I)`` (naive Monte Carlo, where the weight is
-    ``log p(x | z_k)``). :func:`iwae_bound` and :func:`prior_estimate` are
+    ``log p(x | z_k)``). A model with a learned prior (``model.prior``, chapter 10) uses
+    its ``log_prob`` in ``log p(x, z_k)`` and its ``sample`` for the prior proposal. :func:`iwae_bound` and :func:`prior_estimate` are
     ``logsumexp(weights, 0) - log K`` of these weights.
 
     Args:
@@ -68,16 +69,21 @@ def log_weights(
                 d, dtype = mu.shape[1], mu.dtype
             else:  # the prior needs no encoder, only the latent size
                 d, dtype = model.latent_dim, xb.dtype
+            learned = getattr(model, "prior", None)
             weights = torch.empty(K, b, dtype=dtype, device=xb.device)
             s_chunk = max(1, MAX_PAIRS // b)
             for s in range(0, K, s_chunk):
                 n = min(s_chunk, K - s)
-                eps = torch.randn(n, b, d, generator=generator, dtype=dtype).to(xb.device)  # CPU draw, then move
                 if proposal == "posterior":
+                    eps = torch.randn(n, b, d, generator=generator, dtype=dtype).to(xb.device)  # CPU draw, then move
                     z = mu + std * eps  # (n, b, d)
-                    log_ratio = Normal(0.0, 1.0).log_prob(z).sum(-1) - Normal(mu, std).log_prob(z).sum(-1)  # log p(z) - log q(z|x)
-                else:
+                    log_p = Normal(0.0, 1.0).log_prob(z).sum(-1) if learned is None else prior_log_prob(model, z)
+                    log_ratio = log_p - Normal(mu, std).log_prob(z).sum(-1)  # log p(z) - log q(z|x)
+                elif learned is None:
+                    eps = torch.randn(n, b, d, generator=generator, dtype=dtype).to(xb.device)  # CPU draw, then move
                     z, log_ratio = eps, 0.0  # with z ~ p(z), the weight is p(x | z) alone
+                else:
+                    z, log_ratio = learned.sample(n * b, generator=generator).to(xb.device, dtype).view(n, b, d), 0.0
                 targets = xb.unsqueeze(0).expand(n, *xb.shape).reshape(n * b, *xb.shape[1:])
                 decoded = decode_for(model, z.reshape(n * b, d), targets)
                 weights[s : s + n] = log_likelihood(targets, decoded, likelihood, sigma).view(n, b) + log_ratio

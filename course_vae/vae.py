@@ -20,10 +20,11 @@ class VAEOutput:
     mu: torch.Tensor  # (B, d) mean of q(z | x)
     logvar: torch.Tensor  # (B, d) log-variance of q(z | x)
     z: torch.Tensor  # (B, d) one reparameterized sample from q(z | x)
+    log_prior: torch.Tensor | None = None  # (B,) log p(z) at z for a learned prior (chapter 10); None: p(z) = N(0, I)
 
 
 class VAE(nn.Module):
-    """A VAE with a Gaussian encoder ``q(z | x)``, a standard normal prior and a decoder.
+    """A VAE with a Gaussian encoder ``q(z | x)``, a prior ``p(z)`` and a decoder.
 
     ``VAE(latent_dim=2)`` builds MLPs ``784 -> 400 -> (mu, logvar)`` and
     ``2 -> 400 -> 784`` (logits) for MNIST with ReLU activations. Pass ``hidden`` and
@@ -37,12 +38,21 @@ class VAE(nn.Module):
     forcing) in :meth:`forward` and :meth:`decode`, and :meth:`sample` draws the pixels
     one by one.
 
+    The prior is the standard normal ``N(0, I)`` unless a learned ``prior`` module is
+    given (chapter 10, e.g. :class:`course_vae.MixturePrior`): its parameters are then
+    trained with the rest, :meth:`forward` also returns ``log p(z)`` at the sampled code
+    (``VAEOutput.log_prior``, so :func:`course_vae.elbo` estimates the KL by Monte Carlo),
+    :meth:`sample` draws codes from it, and the importance weights of
+    :func:`course_vae.log_weights` use its density.
+
     Args:
         latent_dim: ``d``, the number of latent coordinates.
         hidden: widths of the hidden layers of the default encoder; the decoder mirrors them.
         activation: the activation of the default MLPs, e.g. ``nn.ReLU`` or ``nn.SiLU``.
         image_shape: the shape of one data point.
         encoder, decoder: optional modules replacing the defaults.
+        prior: ``None`` for ``N(0, I)``, or a module with ``log_prob(z (..., d)) -> (...)``,
+            ``sample(n, generator) -> (n, d)`` and ``latent_dim == d``.
     """
 
     def __init__(
@@ -53,6 +63,7 @@ class VAE(nn.Module):
         activation: Callable[[], nn.Module] = nn.ReLU,
         encoder: nn.Module | None = None,
         decoder: nn.Module | None = None,
+        prior: nn.Module | None = None,
     ) -> None:
         super().__init__()
         if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
@@ -68,6 +79,12 @@ class VAE(nn.Module):
         if decoder is None:
             decoder = image_decoder([latent_dim, *reversed(tuple(hidden)), n_pixels], self.image_shape, activation)
         self.encoder, self.decoder = encoder, decoder
+        if prior is not None:
+            if not (callable(getattr(prior, "log_prob", None)) and callable(getattr(prior, "sample", None))):
+                raise ValueError("prior must be None (the standard normal) or a module with log_prob(z) and sample(n, generator)")
+            if getattr(prior, "latent_dim", latent_dim) != latent_dim:
+                raise ValueError(f"the prior has latent_dim={prior.latent_dim}, the VAE latent_dim={latent_dim}")
+        self.prior = prior
         if custom:
             self._check_modules()
 
@@ -116,11 +133,12 @@ class VAE(nn.Module):
         """Encode ``x (B, C, H, W)``, draw one reparameterized ``z`` (global RNG), decode it."""
         mu, logvar = self.encode(x)
         z = reparameterize(mu, logvar)
-        return VAEOutput(logits=self.decode(z, x), mu=mu, logvar=logvar, z=z)
+        log_prior = None if self.prior is None else self.prior.log_prob(z)
+        return VAEOutput(logits=self.decode(z, x), mu=mu, logvar=logvar, z=z, log_prior=log_prior)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decode ``n`` codes drawn from the prior ``N(0, I)``: ``(n, C, H, W)``.
+        """Decode ``n`` codes drawn from the prior (``N(0, I)`` or the learned one): ``(n, C, H, W)``.
 
         For an ordinary decoder, returns the decoder's *means*, the pixel probabilities
         ``sigmoid(logits)``: what VAE "samples" usually show. Draw binary images from
@@ -130,7 +148,10 @@ class VAE(nn.Module):
         generator)``. The codes (and the pixels) are drawn from ``generator``.
         """
         device = next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, generator=generator).to(device)  # drawn on the CPU, so the generator works
+        if self.prior is None:
+            z = torch.randn(n, self.latent_dim, generator=generator).to(device)  # drawn on the CPU, so the generator works
+        else:
+            z = self.prior.sample(n, generator=generator).to(device)
         if self.autoregressive:
             return self.decoder.sample(z, generator=generator)
         return torch.sigmoid(self.decode(z))
@@ -144,3 +165,13 @@ def decode_for(model: nn.Module, z: torch.Tensor, x: torch.Tensor) -> torch.Tens
     :class:`VAE` with an autoregressive decoder (chapter 6).
     """
     return model.decode(z, x) if getattr(model, "autoregressive", False) else model.decode(z)
+
+
+def prior_log_prob(model: nn.Module, z: torch.Tensor) -> torch.Tensor | None:
+    """``log p(z)`` under the model's learned prior, ``(..., d) -> (...)``, or ``None`` for ``N(0, I)``.
+
+    ``None`` when the model has no ``prior`` attribute or it is ``None`` (chapter 4's
+    standard normal); helpers then use the closed-form KL. Chapter 10.
+    """
+    prior = getattr(model, "prior", None)
+    return None if prior is None else prior.log_prob(z)
