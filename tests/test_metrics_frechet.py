@@ -43,6 +43,18 @@ def test_samples_of_two_gaussians_approach_the_closed_form():
     assert frechet_distance(a, b) == pytest.approx(expected, abs=0.05)
 
 
+def test_features_constant_in_both_sets_are_dropped_without_a_warning():
+    import warnings
+
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(50, 4)), rng.normal(size=(60, 4)) + 1.0
+    pad = lambda m: np.concatenate([m, np.zeros((len(m), 3))], axis=1)  # three dead units
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert frechet_distance(pad(a), pad(b)) == pytest.approx(frechet_distance(a, b), rel=1e-12)
+    assert frechet_distance(np.zeros((5, 2)), np.zeros((7, 2))) == 0.0
+
+
 def test_bad_inputs_are_refused_with_their_shapes():
     with pytest.raises(ValueError, match="same number of features"):
         frechet_distance(np.zeros((5, 3)), np.zeros((5, 4)))

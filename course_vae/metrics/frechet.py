@@ -47,7 +47,10 @@ def frechet_distance(features_a, features_b) -> float:
     """The Frechet distance between Gaussians fitted to ``features_a (N, F)`` and ``features_b (M, F)``.
 
     Arrays or tensors; sample means and (unbiased) covariances, in float64. 0 for two
-    identical sets, up to round-off. Chapter 9.
+    identical sets, up to round-off. Features that take one and the same value in every
+    row of both sets (e.g. a ReLU unit that is never active) add exactly 0 to the
+    distance and would make the covariances singular, so they are dropped first.
+    Chapter 9.
 
     Raises:
         ValueError: if a set is not 2-D with at least two rows, holds NaN, or the feature
@@ -56,5 +59,10 @@ def frechet_distance(features_a, features_b) -> float:
     a, b = _features(features_a, "features_a"), _features(features_b, "features_b")
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"both sets need the same number of features, got {a.shape[1]} and {b.shape[1]}")
+    both = np.concatenate([a, b])
+    varying = (both != both[0]).any(axis=0)
+    if not varying.any():
+        return 0.0
+    a, b = a[:, varying], b[:, varying]
     cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
     return gaussian_frechet_distance(a.mean(0), cov_a, b.mean(0), cov_b)
