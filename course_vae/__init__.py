@@ -9,7 +9,6 @@ from .aggregate import aggregate_log_density
 from .autoencoder import AEOutput, Autoencoder
 from .cavi import CAVIResult, cavi_gmm
 from .classifier import DigitClassifier, classifier_loss, train_classifier
-from .classifier import DigitClassifier, classifier_loss, train_classifier
 from .cvae import CVAE, ConditionedModel
 from .data import binarize, load_mnist, moon_images, toy_2d
 from .elbo import ELBOTerms, elbo, elbo_estimate, vae_loss
@@ -38,7 +37,6 @@ from .stats import mean_and_stderr
 from .training import TrainingDiverged, evaluate, fit, train_epoch
 from .vae import VAE, VAEOutput
 from .vae_gan import VAEGAN, Discriminator, feature_nll, vae_gan_losses
-from .vae_gan import VAEGAN, Discriminator, feature_nll, vae_gan_losses
 from .vqvae import VQVAE, VQVAEOutput, vqvae_loss
 
 __all__ = [
@@ -47,8 +45,6 @@ __all__ = [
     "CAVIResult",
     "CVAE",
     "ConditionedModel",
-    "DigitClassifier",
-    "Discriminator",
     "DigitClassifier",
     "Discriminator",
     "ELBOTerms",
@@ -65,7 +61,6 @@ __all__ = [
     "TrainingDiverged",
     "VAE",
     "VAEGAN",
-    "VAEGAN",
     "VAEOutput",
     "VQVAE",
     "VQVAEOutput",
@@ -76,14 +71,12 @@ __all__ = [
     "binarize",
     "cavi_gmm",
     "classifier_loss",
-    "classifier_loss",
     "contractive_penalty",
     "conv_decoder",
     "conv_encoder",
     "elbo",
     "elbo_estimate",
     "evaluate",
-    "feature_nll",
     "feature_nll",
     "fit",
     "gaussian_kl",
@@ -114,12 +107,9 @@ __all__ = [
     "squared_error",
     "toy_2d",
     "train_classifier",
-    "train_classifier",
     "train_epoch",
     "traversal_grid",
     "unit_activity",
     "vae_gan_losses",
-    "vae_gan_losses",
     "vae_loss",
-    "vqvae_loss",
 ]
