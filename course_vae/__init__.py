@@ -112,4 +112,5 @@ __all__ = [
     "unit_activity",
     "vae_gan_losses",
     "vae_loss",
+    "vqvae_loss",
 ]
