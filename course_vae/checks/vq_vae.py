@@ -53,6 +53,14 @@ VQ_HINTS = [
      "z_e[b, :, h, w] (D entries each, channel axis 1 of z_e); bring them to (N, D) or (B, H, W, D) first."),
     ("X1 and X2 must have the same number of columns",
      "torch.cdist compares rows of length D: give it z_e's vectors as rows, z_e.permute(0, 2, 3, 1).reshape(-1, D)."),
+    ("out of bounds for dimension 0 with size",
+     "An index into the codebook is not a code number in [0, K): the argmin must run over the K codes, the axis of "
+     "length K of the distances (dim=1 of an (N, K) matrix), once per vector; argmin without dim= or over the "
+     "vectors' axis gives positions, not codes."),
+    ("is invalid for input of size",
+     "A reshape got the wrong number of entries: there is one index and one code per vector z_e[b, :, h, w], "
+     "B * H * W of them; check that the argmin ran over the K codes (dim=1 of the (N, K) distances) and kept one "
+     "result per vector."),
 ]
 
 def _vectors(z_e: torch.Tensor) -> torch.Tensor:
@@ -116,6 +124,22 @@ def _check_indices(indices: object, z_e: torch.Tensor, codebook: torch.Tensor, n
                           f"D) or z_e.view(-1, D) on a (B, D, H, W) tensor cuts the memory into rows that mix "
                           f"channels of neighbouring positions. Move the channel axis last first, "
                           f"z_e.permute(0, 2, 3, 1).reshape(-1, D){where}")
+    vectors = _vectors(z_e)
+    codes64 = codebook.detach().to(F64)
+    if torch.equal((vectors @ codes64.t()).argmax(1), idx.reshape(-1)):
+        raise CheckFailed(f"{name}: you chose the code with the largest dot product z.e_j (or dropped the ||e_j||^2 "
+                          f"term of the expanded distance): that is the nearest code only when all codes have the "
+                          f"same length. Keep every term of ||z - e_j||^2 = ||z||^2 - 2 z.e_j + ||e_j||^2{where}")
+    if torch.equal(torch.cdist(vectors, codes64, p=1).argmin(1), idx.reshape(-1)):
+        raise CheckFailed(f"{name}: you chose the nearest code in L1 distance (the sum of absolute differences); "
+                          f"the quantizer uses the squared Euclidean distance, the sum over the D channels of the "
+                          f"squared differences{where}")
+    if torch.equal(dist.argmin(1).sort().values, idx.reshape(-1).sort().values):
+        raise CheckFailed(f"{name}: your indices hold the right codes, but at the wrong positions of the grid: "
+                          f"indices[b, h, w] must be the code of z_e[b, :, h, w]. Flatten the vectors in the order "
+                          f"(example, row, column), z_e.permute(0, 2, 3, 1).reshape(-1, D), and undo it with "
+                          f".reshape(B, H, W); a transpose or another permute order puts codes at other "
+                          f"positions{where}")
     bad = int((chosen > best + tol).nonzero()[0])
     b, rest = divmod(bad, height * width)
     h, w = divmod(rest, width)
@@ -124,7 +148,7 @@ def _check_indices(indices: object, z_e: torch.Tensor, codebook: torch.Tensor, n
                       f"{float(chosen[bad]):.4g} from z_e[{b}, :, {h}, {w}], but code {j} is nearer "
                       f"({float(best[bad]):.4g}). The distance between a vector and a code sums the squared "
                       f"differences over the D channels (axis 1 of z_e, axis 1 of the codebook), then the argmin "
-                      f"runs over the K codes{where}")
+                      f"runs over the K codes; expanded, ||z - e||^2 = ||z||^2 - 2 z.e + ||e||^2{where}")
 
 def _check_z_q(z_q: object, z_e: torch.Tensor, codebook: torch.Tensor, idx: torch.Tensor, name: str, probe: str,
                g: torch.Generator) -> None:
@@ -146,14 +170,20 @@ def _check_z_q(z_q: object, z_e: torch.Tensor, codebook: torch.Tensor, idx: torc
     expected = codebook.detach().to(F64)[idx].permute(0, 3, 1, 2)
     expect_close(z_q, expected, f"{name}: z_q", dtype=z_e.dtype, probe=probe, axes=Z_AXES, known_mistakes=[
         (z_e.detach(), "z_q equals z_e: its forward value must be the chosen code, codebook[k]; only its GRADIENT "
-                       "is that of z_e (straight-through)")])
+                       "is that of z_e (straight-through). code + (z_e - code).detach() has z_e's value: the "
+                       "detached part is the difference code - z_e, z_e + (code - z_e).detach()"),
+        (codebook.detach().to(F64)[idx].reshape(batch, dim, height, width),
+         "the codes looked up per position are (B, H, W, D), channels last; .reshape(B, D, H, W) mixes channels "
+         "and positions: reshape to (B, H, W, D), then move the channels to axis 1 with .permute(0, 3, 1, 2)"),
+        *[(wrong, "z_q's value must be the code: in z_e + (code - z_e).detach() the two z_e cancel in the forward "
+                  "pass; check the signs") for wrong in (2 * z_e.detach() - expected, 2 * z_e.detach() + expected)]])
     weights = weights_like(z_q, g)
     grad_z, grad_e = student_gradient(z_q, [z_e, codebook], weights, f"{name}: z_q")
     if grad_z is None or not bool(grad_z.detach().any()):
         raise CheckFailed(f"{name}: no gradient flows from z_q back to z_e, so the reconstruction loss cannot train "
                           f"the encoder (the nearest-code lookup has no gradient). Use the straight-through "
                           f"estimator: a value equal to the code, a gradient equal to z_e's, e.g. "
-                          f"z_e + (code - z_e).detach(){where}")
+                          f"z_e + (code - z_e).detach(), with the z_e you were given (not z_e.detach()){where}")
     expect_close(grad_z, weights, f"{name}: z_q", what="gradient with respect to z_e (straight-through: the "
                  "identity)", dtype=z_e.dtype, probe=probe, axes=Z_AXES)
     if grad_e is not None and bool(grad_e.detach().any()):
@@ -174,9 +204,18 @@ def _loss_diagnosis(a: float, b: float, beta: float) -> str | None:
     if _near(b, 0.0) and _near(a, beta - 1.0):
         return ("the codebook term is computed with the straight-through z_q instead of the code e = codebook[k]: its "
                 "gradient goes to z_e (with a minus sign) and the codebook gets none. Write both terms with the code")
-    if _near(b, 0.0):
+    if _near(b, 0.0) and _near(a, beta):
+        return ("the codebook gets no gradient from the loss, though z_e's gradient is right: the code e was cut "
+                "from the codebook's graph (looked up under torch.no_grad(), from codebook.detach() or .data, or "
+                "through numpy). The distances and the argmin need no gradient, but take the code as "
+                "codebook[indices] with gradients on")
+    if _near(b, 0.0) and _near(a, 1.0 + beta):
         return ("the codebook gets no gradient from the loss: in the codebook term ||sg[z_e] - e||^2 the stop-"
                 "gradient (.detach()) goes on z_e, and the code e = codebook[k] keeps its gradient")
+    if _near(b, 0.0):
+        return ("the codebook gets no gradient from the loss: write both terms with the code e = codebook[k] (not "
+                "the straight-through z_q, whose gradient goes to z_e only), detaching z_e in the codebook term "
+                "||sg[z_e] - e||^2")
     if _near(a, 0.0):
         return ("z_e gets no gradient from the loss, so nothing keeps the encoder's outputs near their codes: the "
                 "commitment term beta * ||z_e - sg[e]||^2 detaches the code, not z_e (and z_e - z_q with the "
@@ -212,18 +251,36 @@ def _check_loss(loss: object, z_e: torch.Tensor, codebook: torch.Tensor, idx: to
     mse = float(codebook_term.detach())
     dim = z_e.shape[1]
     n = z_e.numel()
-    expect_close(loss, reference, f"{name}: loss", dtype=z_e.dtype, probe=probe, known_mistakes=[
+    mistakes = [
         (reference * n, "the squared distances are summed; take the mean over all B * D * H * W entries "
                         "(F.mse_loss's default)"),
         (reference * dim, "the squared distance of each vector is summed over its D channels and then averaged over "
                           "the positions; take the mean over all B * D * H * W entries"),
-        (reference / (1 + beta), "the loss has the value of one term (or beta weights both terms with 1 / (1 + beta)"
-                                 "): add the codebook term and beta times the commitment term"),
+        (reference * z_e.shape[0], "each example's mean is summed over the batch; take the mean over all "
+                                   "B * D * H * W entries, the batch included"),
+        (reference * (n // z_e.shape[0]), "the squared distances are summed over each example's D * H * W entries "
+                                          "and averaged over the batch; take the mean over all B * D * H * W "
+                                          "entries"),
+        (reference / (1 + beta), "the loss has the value of one term (or its two weights add up to 1, as "
+                                 "(1 - beta) and beta would): add the codebook term and beta times the "
+                                 "commitment term"),
+        (torch.tensor((2 - beta) * mse, dtype=F64), "the commitment term is weighted by 1 - beta: its weight is "
+                                                    "beta itself"),
         (torch.tensor(beta * mse, dtype=F64), "the loss has only the commitment term: add the codebook term "
                                               "||sg[z_e] - e||^2"),
         (torch.tensor(2 * mse, dtype=F64), "both terms have weight 1: beta multiplies the commitment term"),
         (torch.tensor(2 * beta * mse, dtype=F64), "beta multiplies both terms: only the commitment term is weighted"),
-    ])
+    ]
+    try:
+        expect_close(loss, reference, f"{name}: loss", dtype=z_e.dtype, probe=probe, known_mistakes=mistakes)
+    except CheckFailed as failure:
+        if not str(failure).startswith(f"{name}: loss: wrong values: yours"):
+            raise
+        ratio = float(loss.detach()) / mse
+        raise CheckFailed(f"{name}: wrong loss: yours is {ratio:.4g} times the mean of (z_e - e)^2 over all "
+                          f"B * D * H * W entries; the right loss is {1 + beta:g} times it (1 + beta: the two terms "
+                          f"have that same value, each a mean of squared differences, not of norms or absolute "
+                          f"values, and beta weights the second){where}") from None
     if not loss.requires_grad:
         raise CheckFailed(f"{name}: loss carries no gradient, so it cannot train the codebook or the encoder: keep "
                           f"it a torch computation from z_e and codebook (no .item(), no torch.no_grad()){where}")
@@ -267,6 +324,13 @@ def vq_forward(fn) -> None:
         out = call(fn, name, z_e, codebook, beta, hints=VQ_HINTS)
         expect_unchanged([z_e, codebook], copies, ["z_e", "codebook"], name)
         z_q, indices, loss = _unpack(out, name)
+        if not (z_e.requires_grad and codebook.requires_grad):
+            raise CheckFailed(f"{name} switched off requires_grad of its input z_e or codebook (requires_grad_(False) "
+                              f"or .requires_grad = False): the caller's tensors must keep their gradients; detach "
+                              f"copies instead, z_e.detach()")
+        if (isinstance(indices, torch.Tensor) and indices.is_floating_point() and indices.shape == z_e.shape
+                and isinstance(z_q, torch.Tensor) and not z_q.is_floating_point()):
+            raise CheckFailed(f"{name} returned the indices first: the order is (z_q, indices, loss)")
         idx = _check_indices(indices, z_e, codebook, name, probe)
         _check_z_q(z_q, z_e, codebook, idx, name, probe, g)
         _check_loss(loss, z_e, codebook, idx, beta, name, probe)
