@@ -470,7 +470,7 @@ MORE_MISTAKES = [
 ]
 
 
-MISTAKES = [
+FORWARD_MISTAKES = [
     (_stub, ["not implemented yet"]),
     (_no_straight_through, ["no gradient flows from z_q back to z_e", "straight-through"]),
     (_straight_through_not_detached, ["no gradient flows from z_q back to z_e"]),
@@ -501,7 +501,7 @@ MISTAKES = [
 ]
 
 
-@pytest.mark.parametrize("wrong, words", MISTAKES + MORE_MISTAKES, ids=lambda v: getattr(v, "__name__", ""))
+@pytest.mark.parametrize("wrong, words", FORWARD_MISTAKES + MORE_MISTAKES, ids=lambda v: getattr(v, "__name__", ""))
 def test_vq_forward_checker_rejects(wrong, words):
     assert_rejects(checks.vq_forward, wrong, words)
 
@@ -765,3 +765,7 @@ def test_checkers_accept_the_solution_and_reject_the_exercise_stub(name):
     checker = checks.EXERCISES[name]
     assert_accepts(checker, definitions(ROOT / "solutions" / "08_vq_vae.ipynb")[name])
     assert_rejects(checker, definitions(ROOT / "exercises" / "08_vq_vae.ipynb")[name], ["not implemented yet"])
+
+
+# The catalogue tests/test_checks.py reads: every exercise has at least three known mistakes.
+MISTAKES = {"vq_forward": FORWARD_MISTAKES + MORE_MISTAKES}
