@@ -123,6 +123,35 @@ def _conv_plan(image_shape: Sequence[int], channels: Sequence[int], name: str) -
     return image_shape
 
 
+def _downsampling(n_in: int, channels: Sequence[int], activation: Callable[[], nn.Module]) -> tuple[list[nn.Module], int]:
+    """One ``Conv2d(kernel 4, stride 2, padding 1)`` and activation per entry of ``channels``.
+
+    Returns the layers and the number of channels they output. Shared by
+    :func:`conv_encoder` and the grid encoder of chapter 8.
+    """
+    layers: list[nn.Module] = []
+    for n_out in channels:
+        layers += [nn.Conv2d(n_in, n_out, kernel_size=4, stride=2, padding=1), activation()]
+        n_in = n_out
+    return layers, n_in
+
+
+def _upsampling(channels: Sequence[int], n_final: int, activation: Callable[[], nn.Module]) -> list[nn.Module]:
+    """One ``ConvTranspose2d(kernel 4, stride 2, padding 1)`` per entry of ``channels``.
+
+    Layer ``i`` reads ``channels[i]`` channels and writes ``channels[i + 1]`` (the last
+    writes ``n_final``, with no activation after it). Shared by :func:`conv_decoder` and
+    the grid decoder of chapter 8.
+    """
+    layers: list[nn.Module] = []
+    outs = [*channels[1:], n_final]
+    for i, (n_in, n_out) in enumerate(zip(channels, outs)):
+        layers.append(nn.ConvTranspose2d(n_in, n_out, kernel_size=4, stride=2, padding=1))
+        if i < len(channels) - 1:
+            layers.append(activation())
+    return layers
+
+
 def conv_encoder(latent_dim: int, image_shape: Sequence[int] = (1, 32, 32), channels: Sequence[int] = (16, 32, 32),
                  hidden: int = 128, activation: Callable[[], nn.Module] = nn.ReLU) -> GaussianEncoder:
     """A convolutional Gaussian encoder ``x (B, C, H, W) -> (mu (B, d), logvar (B, d))``.
@@ -137,11 +166,7 @@ def conv_encoder(latent_dim: int, image_shape: Sequence[int] = (1, 32, 32), chan
             non-positive sizes.
     """
     image_shape = _conv_plan(image_shape, channels, "conv_encoder")
-    layers: list[nn.Module] = []
-    n_in = image_shape[0]
-    for n_out in channels:
-        layers += [nn.Conv2d(n_in, n_out, kernel_size=4, stride=2, padding=1), activation()]
-        n_in = n_out
+    layers, n_in = _downsampling(image_shape[0], channels, activation)
     side_h, side_w = image_shape[1] >> len(channels), image_shape[2] >> len(channels)
     layers += [nn.Flatten(), nn.Linear(n_in * side_h * side_w, hidden), activation()]
     return GaussianEncoder([hidden], latent_dim, activation, trunk=nn.Sequential(*layers))
@@ -167,9 +192,5 @@ def conv_decoder(latent_dim: int, image_shape: Sequence[int] = (1, 32, 32), chan
     layers: list[nn.Module] = [nn.Linear(latent_dim, hidden), activation(),
                                nn.Linear(hidden, channels[0] * side_h * side_w), activation(),
                                nn.Unflatten(1, (channels[0], side_h, side_w))]
-    outs = [*channels[1:], image_shape[0]]
-    for i, (n_in, n_out) in enumerate(zip(channels, outs)):
-        layers.append(nn.ConvTranspose2d(n_in, n_out, kernel_size=4, stride=2, padding=1))
-        if i < n - 1:
-            layers.append(activation())
+    layers += _upsampling(channels, image_shape[0], activation)
     return nn.Sequential(*layers)

@@ -15,7 +15,7 @@ from torch import nn
 
 from .fsq import FSQ
 from .likelihoods import bernoulli_log_likelihood
-from .nets import _conv_plan
+from .nets import _conv_plan, _downsampling, _upsampling
 from .quantizer import QuantizerOutput, VectorQuantizer
 
 
@@ -40,11 +40,7 @@ def grid_encoder(code_dim: int, image_shape: Sequence[int] = (1, 28, 28), channe
     and variance 1 over the batch (running averages in eval mode). Taught in chapter 8.
     """
     image_shape = _conv_plan(image_shape, channels, "grid_encoder")
-    layers: list[nn.Module] = []
-    n_in = image_shape[0]
-    for n_out in channels:
-        layers += [nn.Conv2d(n_in, n_out, kernel_size=4, stride=2, padding=1), activation()]
-        n_in = n_out
+    layers, n_in = _downsampling(image_shape[0], channels, activation)
     layers += [nn.Conv2d(n_in, n_in, kernel_size=3, padding=1), activation(), nn.Conv2d(n_in, code_dim, kernel_size=1)]
     if normalize:
         layers.append(nn.BatchNorm2d(code_dim, affine=False))
@@ -61,11 +57,7 @@ def grid_decoder(code_dim: int, image_shape: Sequence[int] = (1, 28, 28), channe
     """
     image_shape = _conv_plan(image_shape, channels, "grid_decoder")
     layers: list[nn.Module] = [nn.Conv2d(code_dim, channels[0], kernel_size=3, padding=1), activation()]
-    outs = [*channels[1:], image_shape[0]]
-    for i, (n_in, n_out) in enumerate(zip(channels, outs)):
-        layers.append(nn.ConvTranspose2d(n_in, n_out, kernel_size=4, stride=2, padding=1))
-        if i < len(channels) - 1:
-            layers.append(activation())
+    layers += _upsampling(channels, image_shape[0], activation)
     return nn.Sequential(*layers)
 
 
