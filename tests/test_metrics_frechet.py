@@ -64,3 +64,45 @@ def test_bad_inputs_are_refused_with_their_shapes():
         frechet_distance(np.full((5, 2), np.nan), np.zeros((5, 2)))
     with pytest.raises(ValueError, match="covariances"):
         gaussian_frechet_distance(np.zeros(2), np.eye(3), np.zeros(2), np.eye(2))
+
+
+def test_a_singular_covariance_product_gives_the_closed_form_without_a_warning():
+    # a feature that never varies in set a (a unit that never fires on a model's samples) but
+    # does in set b: C_a C_b is singular, sqrtm warns about it, yet its result is right; the
+    # trace check accepts it, and nothing is emitted
+    import warnings
+
+    import scipy.linalg
+
+    ma, mb = np.zeros(3), np.array([1.0, 0.0, 2.0])
+    ca, cb = np.diag([1.0, 4.0, 0.0]), np.diag([4.0, 1.0, 9.0])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scipy.linalg.sqrtm(ca @ cb)
+    assert any(issubclass(w.category, scipy.linalg.LinAlgWarning) for w in caught)  # what we silence
+    expected = 5.0 + (1.0 - 2.0) ** 2 + (2.0 - 1.0) ** 2 + (0.0 - 3.0) ** 2
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(40, 3)) * np.array([1.0, 2.0, 0.0])  # third feature dead in a only
+    b = rng.normal(size=(50, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert gaussian_frechet_distance(ma, ca, mb, cb) == pytest.approx(expected, rel=1e-12)
+        frechet_distance(a, b)
+
+
+def test_an_inaccurate_sqrtm_is_reported_and_replaced(monkeypatch):
+    import scipy.linalg
+
+    from course_vae.metrics.frechet import trace_sqrt_product
+
+    ma, mb = np.array([0.0, 1.0]), np.array([1.0, 1.0])
+    ca, cb = np.diag([1.0, 4.0]), np.diag([9.0, 1.0])
+    expected = 1.0 + (1.0 - 3.0) ** 2 + (2.0 - 1.0) ** 2
+    assert trace_sqrt_product(ca, cb) == pytest.approx(3.0 + 2.0, rel=1e-12)
+    true_sqrtm = scipy.linalg.sqrtm
+    monkeypatch.setattr(scipy.linalg, "sqrtm", lambda m: true_sqrtm(m) + 1e-3 * np.eye(len(m)))
+    with pytest.warns(RuntimeWarning, match="sqrtm gave"):
+        assert gaussian_frechet_distance(ma, ca, mb, cb) == pytest.approx(expected, rel=1e-12)
+    monkeypatch.setattr(scipy.linalg, "sqrtm", lambda m: np.full_like(m, np.nan))
+    with pytest.warns(RuntimeWarning, match="sqrtm gave"):
+        assert gaussian_frechet_distance(ma, ca, mb, cb) == pytest.approx(expected, rel=1e-12)
