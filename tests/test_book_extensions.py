@@ -93,6 +93,16 @@ def test_labels_read_like_the_parenthetical_citations():
         assert _in_text(entry) == f"[{labels[key]}]"
 
 
+def test_the_course_bibliography_has_no_two_entries_with_one_label():
+    """Two entries with one author-year label (same authors, same year) break the build:
+    give them years such as 2016a and 2016b."""
+    from collections import Counter
+
+    entries = parse_string((ROOT / "references.bib").read_text(), "bibtex").entries
+    labels = Counter(author_year_labels.author_year_label(entry) for entry in entries.values())
+    assert [label for label, n in labels.items() if n > 1] == []
+
+
 def test_label_style_is_registered_for_the_bibliography():
     import pybtex.plugin
 
