@@ -5,7 +5,7 @@ which chapter teaches it.
 """
 
 from .active_units import active_units, unit_activity
-from .aggregate import aggregate_log_density
+from .aggregate import RateSplit, aggregate_log_density, rate_split
 from .autoencoder import AEOutput, Autoencoder
 from .cavi import CAVIResult, cavi_gmm
 from .classifier import DigitClassifier, classifier_loss, train_classifier
@@ -57,6 +57,7 @@ __all__ = [
     "MixturePrior",
     "PixelCNNPrior",
     "QuantizerOutput",
+    "RateSplit",
     "ShapesGrid",
     "TrainingDiverged",
     "VAE",
@@ -96,6 +97,7 @@ __all__ = [
     "mlp",
     "moon_images",
     "prior_estimate",
+    "rate_split",
     "renyi_bound",
     "reparameterize",
     "scatter_codes",
